@@ -1,0 +1,1 @@
+"""Calibration procedures and records (tare, known mass, incisal reference, EMG noise floor, scanner scale)."""

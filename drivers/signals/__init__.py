@@ -1,0 +1,4 @@
+"""Signal generators with known ground truth (EMG, jaw kinematics, stabilometry sway, face mesh).
+
+These are not device simulators: they produce physical signals; the simulators in each driver package put
+them behind the device's real wire protocol."""

@@ -1,0 +1,1 @@
+"""The visit: subject/visit/operator models, protocol steps, session manager, recovery, CLI."""
