@@ -1,0 +1,247 @@
+"""Record a stream someone else publishes on LSL (a vendor's app, LabRecorder's use case).
+
+Raw LSL timestamps are stored as they arrive (no destructive post-processing); the `time_correction()` series is
+recorded as `clock` events so the offset can be applied later. LSL can drop samples silently when a consumer
+stalls, so the inlet buffer is sized generously and completeness is checked: with a counter channel
+(`seq_channel`) every missing sample number is a gap; without one, the received count is compared with the
+nominal rate and holes in the timestamps are reported.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from acquisition.chunk import Chunk
+from acquisition.clock import utc_iso
+from acquisition.events import Event
+from acquisition.lslenv import local_clock, pylsl
+from acquisition.log import get_logger
+from acquisition.source import SourceError
+from acquisition.stream import DeviceIdentity, StreamKind, StreamSpec
+
+_FORMATS = {
+    pylsl.cf_float32: "float32",
+    pylsl.cf_double64: "float64",
+    pylsl.cf_int32: "int32",
+    pylsl.cf_int16: "int16",
+    pylsl.cf_int8: "int8",
+    pylsl.cf_int64: "int64",
+}
+
+_KIND_BY_TYPE = {"emg": "emg", "mocap": "jaw", "force": "plate", "markers": "markers"}
+
+
+class LslInletConfig(BaseModel):
+    """How to find and record one LSL stream."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lsl_name: str = Field(min_length=1, description="LSL stream name to resolve")
+    record_as: str | None = Field(default=None, description="stream name in the visit file; default from lsl_name")
+    resolve_timeout_s: float = Field(default=5.0, gt=0)
+    max_buffer_s: int = Field(default=360, ge=1, description="inlet buffer; generous so a stall loses nothing")
+    seq_channel: int | None = Field(default=None, ge=0, description="index of a sample-counter channel, if any")
+    time_correction_every_s: float = Field(default=5.0, gt=0)
+    simulated: bool = False
+
+
+def record_name(lsl_name: str) -> str:
+    """A valid visit-file stream name from an LSL stream name ('EMG Amp-1' -> 'emg_amp_1')."""
+    s = re.sub(r"[^a-z0-9]+", "_", lsl_name.lower()).strip("_") or "lsl"
+    if not s[0].isalpha():
+        s = "s_" + s
+    return s[:48]
+
+
+def channel_meta(info: "pylsl.StreamInfo") -> tuple[list[str], list[str]]:
+    """Channel labels and units from desc/channels (XDF convention); defaults ch1.., '' when absent."""
+    n = info.channel_count()
+    labels = [f"ch{i + 1}" for i in range(n)]
+    units = [""] * n
+    ch = info.desc().child("channels").child("channel")
+    i = 0
+    while not ch.empty() and i < n:
+        lab = ch.child_value("label")
+        if lab:
+            labels[i] = lab
+        units[i] = ch.child_value("unit") or ch.child_value("units") or ""
+        ch = ch.next_sibling()
+        i += 1
+    # labels must be unique in a StreamSpec
+    seen: dict[str, int] = {}
+    for k, lab in enumerate(labels):
+        if lab in seen:
+            labels[k] = f"{lab}_{k + 1}"
+        seen[lab] = k
+    return labels, units
+
+
+class LslInletSource:
+    """A `Source` reading one LSL stream. Satisfies `acquisition.source.Source`."""
+
+    def __init__(self, config: LslInletConfig) -> None:
+        self.config = config
+        self._name = "lsl:" + config.lsl_name
+        self._log = get_logger("lsl_inlet", lsl_name=config.lsl_name)
+        self._inlet: pylsl.StreamInlet | None = None
+        self._spec: StreamSpec | None = None
+        self._events: list[Event] = []
+        self._count = 0  # samples received
+        self._next_seq: int | None = None
+        self._lost = 0
+        self._gaps = 0
+        self._t_first: float | None = None
+        self._t_last: float | None = None
+        self._next_tc = 0.0
+        self._rate = 0.0
+
+    # -- Source --------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def streams(self) -> Sequence[StreamSpec]:
+        return [self._spec] if self._spec is not None else []
+
+    def open(self) -> None:
+        cfg = self.config
+        found = pylsl.resolve_byprop("name", cfg.lsl_name, 1, cfg.resolve_timeout_s)
+        if not found:
+            others = [i.name() for i in pylsl.resolve_streams(min(1.0, cfg.resolve_timeout_s))]
+            raise SourceError(
+                f"no LSL stream named {cfg.lsl_name!r} found within {cfg.resolve_timeout_s:g} s"
+                f" (visible: {', '.join(sorted(set(others))) or 'none'})"
+            )
+        info = found[0]
+        fmt = _FORMATS.get(info.channel_format())
+        if fmt is None:
+            raise SourceError(f"LSL stream {cfg.lsl_name!r}: channel format {info.channel_format()} is not numeric")
+        labels, units = channel_meta(info)
+        if cfg.seq_channel is not None and cfg.seq_channel >= info.channel_count():
+            raise SourceError(
+                f"LSL stream {cfg.lsl_name!r} has {info.channel_count()} channels; seq_channel {cfg.seq_channel} is out of range"
+            )
+        kind: StreamKind = _KIND_BY_TYPE.get(info.type().lower(), "other")  # type: ignore[assignment]
+        self._rate = float(info.nominal_srate())
+        self._spec = StreamSpec(
+            name=cfg.record_as or record_name(cfg.lsl_name),
+            kind=kind,
+            channels=tuple(labels),
+            units=tuple(units),
+            dtype=fmt,  # type: ignore[arg-type]
+            nominal_rate=self._rate,
+            device=DeviceIdentity(
+                model=info.type() or "LSL stream",
+                serial=info.source_id() or info.uid(),
+                vendor="lsl:" + info.hostname(),
+                firmware=f"liblsl protocol {info.version()}",
+                simulated=cfg.simulated,
+                transport=f"lsl:{info.name()}",
+            ),
+        )
+        self._inlet = pylsl.StreamInlet(info, max_buflen=cfg.max_buffer_s, recover=True, as_numpy=True)
+        try:
+            self._inlet.open_stream(timeout=cfg.resolve_timeout_s)
+        except Exception as exc:  # noqa: BLE001 - pylsl raises its own TimeoutError/LostError types
+            raise SourceError(f"LSL stream {cfg.lsl_name!r} found but could not be opened: {exc}") from None
+        self._max_samples = max(1024, int(self._rate * 2) if self._rate > 0 else 1024)
+        self._log.info("lsl_inlet.opened", channels=len(labels), rate=self._rate, source_id=info.source_id())
+        self._event("device", "lsl_inlet.opened", {"uid": info.uid(), "hostname": info.hostname(),
+                                                    "created_at": info.created_at()})
+
+    def read(self, timeout: float) -> Sequence[Chunk]:
+        inlet, spec = self._inlet, self._spec
+        if inlet is None or spec is None:
+            raise SourceError(f"{self._name}: read() before open()")
+        now = local_clock()
+        if now >= self._next_tc:
+            self._next_tc = now + self.config.time_correction_every_s
+            self._time_correction(inlet)
+        try:
+            data, ts = inlet.pull_chunk(timeout=timeout, max_samples=self._max_samples, min_samples=1)
+        except pylsl.LostError:
+            self._event("device", "lsl_inlet.lost", {})
+            return []
+        n = len(ts)
+        if n == 0:
+            return []
+        data = np.asarray(data, dtype=spec.np_dtype).reshape(n, spec.n_channels)
+        ts = np.asarray(ts, dtype=np.float64)
+        seq = self._sequence(data, ts)
+        self._count += n
+        if self._t_first is None:
+            self._t_first = float(ts[0])
+        self._t_last = float(ts[-1])
+        return [Chunk.build(spec.name, data, seq, ts)]
+
+    def _sequence(self, data: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        n = len(ts)
+        cfg = self.config
+        if cfg.seq_channel is not None:
+            seq = np.rint(data[:, cfg.seq_channel].astype(np.float64)).astype(np.int64)
+        else:
+            base = self._count if self._next_seq is None else self._next_seq
+            seq = np.arange(base, base + n, dtype=np.int64)
+            if self._rate > 0 and self._t_last is not None:
+                # no counter: infer holes from the timestamps (> 1.5 periods between samples)
+                t_prev = np.concatenate(([self._t_last], ts))
+                missing = np.rint(np.diff(t_prev) * self._rate).astype(np.int64) - 1
+                missing[np.abs(np.diff(t_prev)) < 1.5 / self._rate] = 0
+                if missing.any():
+                    seq = seq + np.cumsum(np.clip(missing, 0, None))
+        expected = self._next_seq
+        if expected is not None and len(seq):
+            steps = np.diff(np.concatenate(([expected - 1], seq)))
+            holes = steps - 1
+            bad = holes != 0
+            if bad.any():
+                for idx in np.flatnonzero(bad):
+                    k = int(holes[idx])
+                    self._gaps += 1
+                    if k > 0:
+                        self._lost += k
+                    self._event(
+                        "device",
+                        "samples.missing" if k > 0 else "samples.reordered",
+                        {"missing": k, "before_seq": int(seq[idx]), "t_lsl": float(ts[idx])},
+                    )
+                    self._log.warning("samples.missing", missing=k, before_seq=int(seq[idx]))
+        self._next_seq = int(seq[-1]) + 1 if len(seq) else expected
+        return seq
+
+    def _time_correction(self, inlet: "pylsl.StreamInlet") -> None:
+        try:
+            t0 = local_clock()
+            offset = float(inlet.time_correction(timeout=0.5))
+            self._event("clock", "lsl.time_correction", {"offset_s": offset, "t_local": t0})
+        except Exception as exc:  # noqa: BLE001 - a missing correction is reported, not fatal
+            self._event("clock", "lsl.time_correction_failed", {"error": str(exc)})
+
+    def _event(self, kind: str, name: str, payload: dict) -> None:
+        self._events.append(
+            Event(t_lsl=local_clock(), utc=utc_iso(), kind=kind, name=name,  # type: ignore[arg-type]
+                  stream=self._spec.name if self._spec else "", payload=payload)
+        )
+
+    def drain_events(self) -> Sequence[Event]:
+        out, self._events = self._events, []
+        return out
+
+    def counters(self) -> Mapping[str, int]:
+        expected = 0
+        if self._rate > 0 and self._t_first is not None and self._t_last is not None:
+            expected = int(round((self._t_last - self._t_first) * self._rate)) + 1
+        return {"samples": self._count, "samples_lost": self._lost, "gaps": self._gaps,
+                "expected_by_rate": expected}
+
+    def close(self) -> None:
+        if self._inlet is not None:
+            try:
+                self._inlet.close_stream()
+            finally:
+                self._inlet = None

@@ -1,0 +1,65 @@
+"""Schema v1 of the visit file. `docs/file-format.md` is the human description of the same thing."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+
+SCHEMA_VERSION = 1
+
+#: groups every visit file has, even when empty
+GROUPS = ("streams", "events", "scans", "calibration", "outcomes", "qc")
+
+#: root attributes every visit file has
+ROOT_ATTRS = (
+    "schema_version",
+    "software_version",
+    "site",
+    "subject",
+    "visit",
+    "operator",
+    "started_utc",
+    "closed_utc",
+    "state",
+    "simulated",
+    "config",
+    "boot_id",
+)
+
+#: the states a sealed file can be in
+STATES = ("sealed", "recovered")
+
+#: per-stream datasets
+STREAM_DATASETS = ("data", "device_seq", "t_lsl")
+
+_STR = h5py.string_dtype("utf-8")
+
+EVENT_DTYPE = np.dtype(
+    [
+        ("t_lsl", np.float64),
+        ("utc", _STR),
+        ("kind", _STR),
+        ("name", _STR),
+        ("stream", _STR),
+        ("step", _STR),
+        ("payload", _STR),
+    ]
+)
+
+GAP_DTYPE = np.dtype(
+    [
+        ("after_seq", np.int64),
+        ("missing", np.int64),
+        ("t_before", np.float64),
+        ("t_after", np.float64),
+    ]
+)
+
+OUTCOME_DTYPE = np.dtype(
+    [("step", _STR), ("metric", _STR), ("value", np.float64), ("unit", _STR), ("method", _STR)]
+)
+
+
+def visit_key(subject: str, visit: str) -> str:
+    """File stem of a visit: '<subject>_<visit>' (the subject id is validated before it gets here)."""
+    return f"{subject}_{visit}"

@@ -1,0 +1,265 @@
+"""Incremental HDF5 writer of one visit file.
+
+Streams are appended in raw device units, chunked and compressed, with a chunk cache sized well above the chunk
+size (compressed appends slow down ten-fold otherwise). While appending, the writer keeps a tally per stream:
+sample count, SHA-256 of the data / device_seq / t_lsl bytes in order, and the gaps in the sequence numbers. The
+seal step re-reads the file and checks it against these tallies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from acquisition.chunk import Chunk
+from acquisition.events import Event
+from acquisition.stream import StreamSpec
+from acquisition.visitfile.schema import EVENT_DTYPE, GAP_DTYPE, GROUPS, OUTCOME_DTYPE, SCHEMA_VERSION
+
+_TARGET_CHUNK_BYTES = 256 * 1024
+
+
+@dataclass
+class StreamTally:
+    """What the journal said about a stream, to check the file against."""
+
+    n: int = 0
+    first_seq: int | None = None
+    last_seq: int | None = None
+    gaps: list[tuple[int, int, float, float]] = field(default_factory=list)
+    backwards: int = 0
+    h_data: Any = field(default_factory=hashlib.sha256)
+    h_seq: Any = field(default_factory=hashlib.sha256)
+    h_t: Any = field(default_factory=hashlib.sha256)
+    last_t: float | None = None
+    first_t: float | None = None
+
+    @property
+    def missing(self) -> int:
+        return int(sum(g[1] for g in self.gaps))
+
+    def digests(self) -> dict[str, str]:
+        return {"data": self.h_data.hexdigest(), "device_seq": self.h_seq.hexdigest(), "t_lsl": self.h_t.hexdigest()}
+
+
+class _StreamBuffer:
+    def __init__(self, spec: StreamSpec, group: h5py.Group, compression: dict[str, Any]) -> None:
+        self.spec = spec
+        self.group = group
+        c = spec.n_channels
+        item = spec.np_dtype.itemsize
+        self.rows = max(256, _TARGET_CHUNK_BYTES // max(1, c * item))
+        self.ds_data = group.create_dataset(
+            "data", shape=(0, c), maxshape=(None, c), dtype=spec.np_dtype, chunks=(self.rows, c), **compression
+        )
+        self.ds_seq = group.create_dataset(
+            "device_seq", shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(max(self.rows, 4096),), **compression
+        )
+        self.ds_t = group.create_dataset(
+            "t_lsl", shape=(0,), maxshape=(None,), dtype=np.float64, chunks=(max(self.rows, 4096),), **compression
+        )
+        self.ds_tread: h5py.Dataset | None = None
+        self.compression = compression
+        self.pending: list[Chunk] = []
+        self.pending_n = 0
+        self.written = 0
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        chunks, self.pending, self.pending_n = self.pending, [], 0
+        data = np.concatenate([c.data for c in chunks]) if len(chunks) > 1 else chunks[0].data
+        seq = np.concatenate([c.device_seq for c in chunks])
+        t = np.concatenate([c.t_lsl for c in chunks])
+        n0, n1 = self.written, self.written + len(seq)
+        for ds in (self.ds_data, self.ds_seq, self.ds_t):
+            ds.resize(n1, axis=0)
+        self.ds_data[n0:n1] = data
+        self.ds_seq[n0:n1] = seq
+        self.ds_t[n0:n1] = t
+        if any(c.t_read is not None for c in chunks):
+            if self.ds_tread is None:
+                self.ds_tread = self.group.create_dataset(
+                    "t_read", shape=(n0,), maxshape=(None,), dtype=np.float64, chunks=(max(self.rows, 4096),),
+                    fillvalue=np.nan, **self.compression,
+                )
+            tr = np.concatenate([c.t_read if c.t_read is not None else np.full(c.n, np.nan) for c in chunks])
+            self.ds_tread.resize(n1, axis=0)
+            self.ds_tread[n0:n1] = tr
+        elif self.ds_tread is not None:
+            self.ds_tread.resize(n1, axis=0)  # fill value NaN: no read stamp for these samples
+        self.written = n1
+
+
+class VisitFileWriter:
+    """Writes `/streams`, `/events`, `/scans`, `/calibration`, `/outcomes`, `/qc` and the root attributes."""
+
+    def __init__(
+        self,
+        path: Path,
+        root_attrs: Mapping[str, Any],
+        *,
+        compression: str = "gzip",
+        compression_level: int = 1,
+        cache_bytes: int = 64 * 1024 * 1024,
+        flush_rows: int | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self._f = h5py.File(self.path, "w-", rdcc_nbytes=cache_bytes, rdcc_w0=1.0, libver=("v110", "latest"))
+        for g in GROUPS:
+            self._f.create_group(g)
+        self._f.attrs["schema_version"] = SCHEMA_VERSION
+        for k, v in root_attrs.items():
+            self._f.attrs[k] = v if not isinstance(v, (dict, list)) else json.dumps(v, sort_keys=True)
+        if compression == "none":
+            self._compression: dict[str, Any] = {}
+        elif compression == "gzip":
+            self._compression = {"compression": "gzip", "compression_opts": compression_level, "shuffle": True}
+        elif compression == "lzf":
+            self._compression = {"compression": "lzf", "shuffle": True}
+        else:
+            raise ValueError(f"unknown compression {compression!r} (gzip, lzf, none)")
+        self._streams: dict[str, _StreamBuffer] = {}
+        self.tallies: dict[str, StreamTally] = {}
+        self._events = self._f["events"].create_dataset(
+            "table", shape=(0,), maxshape=(None,), dtype=EVENT_DTYPE, chunks=(1024,), **self._compression
+        )
+        self.n_events = 0
+        self._flush_rows = flush_rows
+
+    # -- streams ---------------------------------------------------------------------------------
+    def add_stream(self, spec: StreamSpec) -> None:
+        if spec.name in self._streams:
+            if self._streams[spec.name].spec != spec:
+                raise ValueError(f"stream {spec.name!r} declared twice with different descriptions")
+            return
+        g = self._f["streams"].create_group(spec.name)
+        a = g.attrs
+        a["kind"] = spec.kind
+        a["channels"] = json.dumps(list(spec.channels))
+        a["units"] = json.dumps(list(spec.units))
+        a["dtype"] = spec.dtype
+        a["raw_units"] = spec.raw_units
+        a["nominal_rate"] = spec.nominal_rate
+        a["scale"] = json.dumps(list(spec.scale) if spec.scale is not None else None)
+        a["offset"] = json.dumps(list(spec.offset) if spec.offset is not None else None)
+        a["scale_source"] = spec.scale_source
+        a["device"] = spec.device.model_dump_json()
+        a["spec"] = spec.model_dump_json()
+        self._streams[spec.name] = _StreamBuffer(spec, g, self._compression)
+        self.tallies[spec.name] = StreamTally()
+
+    def append(self, chunk: Chunk) -> None:
+        buf = self._streams.get(chunk.stream)
+        if buf is None:
+            raise KeyError(f"chunk for undeclared stream {chunk.stream!r}")
+        if chunk.data.shape[1] != buf.spec.n_channels or chunk.data.dtype != buf.spec.np_dtype:
+            raise ValueError(
+                f"chunk of {chunk.stream!r} has shape {chunk.data.shape} {chunk.data.dtype}, "
+                f"stream declares {buf.spec.n_channels} x {buf.spec.dtype}"
+            )
+        if chunk.n == 0:
+            return
+        tally = self.tallies[chunk.stream]
+        seq = chunk.device_seq
+        if tally.last_seq is not None:
+            prev_seq = np.concatenate(([tally.last_seq], seq))
+            prev_t = np.concatenate(([tally.last_t], chunk.t_lsl))
+        else:
+            tally.first_seq = int(seq[0])
+            tally.first_t = float(chunk.t_lsl[0])
+            prev_seq, prev_t = seq, chunk.t_lsl
+        steps = np.diff(prev_seq)
+        if steps.size and (steps != 1).any():
+            for i in np.flatnonzero(steps != 1):
+                if steps[i] > 1:
+                    tally.gaps.append((int(prev_seq[i]), int(steps[i] - 1), float(prev_t[i]), float(prev_t[i + 1])))
+                else:
+                    tally.backwards += 1
+        tally.n += chunk.n
+        tally.last_seq = int(seq[-1])
+        tally.last_t = float(chunk.t_lsl[-1])
+        tally.h_data.update(np.ascontiguousarray(chunk.data).data)
+        tally.h_seq.update(seq.data)
+        tally.h_t.update(chunk.t_lsl.data)
+        buf.pending.append(chunk)
+        buf.pending_n += chunk.n
+        if buf.pending_n >= (self._flush_rows or buf.rows):
+            buf.flush()
+
+    def flush(self) -> None:
+        """Write buffered samples to the file (not fsync: the journal is the durable record while open)."""
+        for buf in self._streams.values():
+            buf.flush()
+        self._f.flush()
+
+    # -- events, scans, calibration, outcomes, qc ------------------------------------------------------
+    def add_events(self, events: Iterable[Event]) -> None:
+        rows = [
+            (e.t_lsl, e.utc, e.kind, e.name, e.stream, e.step, json.dumps(e.payload, sort_keys=True, default=str))
+            for e in events
+        ]
+        if not rows:
+            return
+        arr = np.array(rows, dtype=EVENT_DTYPE)
+        n0 = self.n_events
+        self._events.resize(n0 + len(arr), axis=0)
+        self._events[n0:] = arr
+        self.n_events += len(arr)
+
+    def add_scan(self, scan_id: str, arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any]) -> None:
+        g = self._f["scans"].create_group(scan_id)
+        for name, arr in arrays.items():
+            arr = np.asarray(arr)
+            opts = self._compression if arr.size > 1024 else {}
+            g.create_dataset(name, data=arr, **opts)
+        for k, v in attrs.items():
+            g.attrs[k] = v if isinstance(v, (str, int, float, bool, np.number)) else json.dumps(v, default=str)
+
+    def write_calibration(self, records: Iterable[Mapping[str, Any]]) -> None:
+        g = self._f["calibration"]
+        for i, rec in enumerate(records):
+            name = str(rec.get("id") or f"record_{i:03d}")
+            g.attrs[name] = json.dumps(rec, sort_keys=True, default=str)
+
+    def write_outcomes(self, rows: Iterable[tuple[str, str, float, str, str]]) -> None:
+        rows = list(rows)
+        arr = np.array(rows, dtype=OUTCOME_DTYPE) if rows else np.zeros(0, dtype=OUTCOME_DTYPE)
+        if "table" in self._f["outcomes"]:
+            del self._f["outcomes"]["table"]
+        self._f["outcomes"].create_dataset("table", data=arr)
+
+    def write_qc(self, summary: Mapping[str, Any]) -> None:
+        g = self._f["qc"]
+        for k, v in summary.items():
+            g.attrs[k] = json.dumps(v, sort_keys=True, default=str)
+
+    # -- finish ----------------------------------------------------------------------------------
+    def finish(self, closing_attrs: Mapping[str, Any]) -> None:
+        """Flush, write per-stream tallies (counts, hashes, gaps) and closing attributes, close the file."""
+        self.flush()
+        for name, buf in self._streams.items():
+            tally = self.tallies[name]
+            g = buf.group
+            g.attrs["n_samples"] = tally.n
+            g.attrs["sha256"] = json.dumps(tally.digests(), sort_keys=True)
+            gaps = np.array(tally.gaps, dtype=GAP_DTYPE) if tally.gaps else np.zeros(0, dtype=GAP_DTYPE)
+            g.create_dataset("gaps", data=gaps)
+            g.attrs["samples_missing"] = tally.missing
+        self._f.attrs["n_events"] = self.n_events
+        for k, v in closing_attrs.items():
+            self._f.attrs[k] = v if not isinstance(v, (dict, list)) else json.dumps(v, sort_keys=True, default=str)
+        self._f.close()
+
+    def abort(self) -> None:
+        try:
+            self._f.close()
+        except Exception:  # noqa: BLE001 - closing a broken file during an abort
+            pass
