@@ -11,6 +11,7 @@ import json
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -83,8 +84,10 @@ def cmd_record(args: argparse.Namespace) -> int:
         session.add_source(_Opened(src))
     print(f"recording {', '.join(args.lsl)} into visit {ident.key}; Ctrl-C to stop", flush=True)
     stop.wait(args.duration if args.duration else None)
+    print("stopping: sealing the visit file", flush=True)
+    t_close = time.perf_counter()
     sealed = session.close()
-    print(f"sealed: {sealed.path.resolve()}")
+    print(f"sealed: {sealed.path.resolve()}  (close took {time.perf_counter() - t_close:.3f} s)", flush=True)
     for name, q in sealed.qc["streams"].items():
         print(f"  {name}: received {q['received']}, missing {q['missing_by_seq']}, gaps {q['gaps']}")
     return 0

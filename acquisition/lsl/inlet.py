@@ -10,6 +10,7 @@ nominal rate and holes in the timestamps are reported.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -46,6 +47,7 @@ class LslInletConfig(BaseModel):
     max_buffer_s: int = Field(default=360, ge=1, description="inlet buffer; generous so a stall loses nothing")
     seq_channel: int | None = Field(default=None, ge=0, description="index of a sample-counter channel, if any")
     time_correction_every_s: float = Field(default=5.0, gt=0)
+    poll_s: float = Field(default=0.1, gt=0, le=1.0, description="pull cadence: fewer, larger chunks cost less CPU")
     simulated: bool = False
 
 
@@ -78,6 +80,10 @@ def channel_meta(info: "pylsl.StreamInfo") -> tuple[list[str], list[str]]:
             labels[k] = f"{lab}_{k + 1}"
         seen[lab] = k
     return labels, units
+
+
+def spec_row_bytes(spec: StreamSpec) -> int:
+    return spec.n_channels * spec.np_dtype.itemsize
 
 
 class LslInletSource:
@@ -149,7 +155,10 @@ class LslInletSource:
             self._inlet.open_stream(timeout=cfg.resolve_timeout_s)
         except Exception as exc:  # noqa: BLE001 - pylsl raises its own TimeoutError/LostError types
             raise SourceError(f"LSL stream {cfg.lsl_name!r} found but could not be opened: {exc}") from None
-        self._max_samples = max(1024, int(self._rate * 2) if self._rate > 0 else 1024)
+        # one pull takes everything available, up to ~16 MB of samples (several pulls for very wide streams)
+        row_bytes = max(1, spec_row_bytes(self._spec))
+        self._max_samples = max(64, min(1_000_000, (16 * 1024 * 1024) // row_bytes))
+        self._next_pull = 0.0
         self._log.info("lsl_inlet.opened", channels=len(labels), rate=self._rate, source_id=info.source_id())
         self._event("device", "lsl_inlet.opened", {"uid": info.uid(), "hostname": info.hostname(),
                                                     "created_at": info.created_at()})
@@ -162,14 +171,21 @@ class LslInletSource:
         if now >= self._next_tc:
             self._next_tc = now + self.config.time_correction_every_s
             self._time_correction(inlet)
+        # pace the pulls: wait (at most `timeout`) for the next pull time, then take everything available
+        wait = min(timeout, self._next_pull - now)
+        if wait > 0:
+            time.sleep(wait)
+        self._next_pull = max(self._next_pull + self.config.poll_s, local_clock())
         try:
-            data, ts = inlet.pull_chunk(timeout=timeout, max_samples=self._max_samples, min_samples=1)
+            data, ts = inlet.pull_chunk(timeout=0.0, max_samples=self._max_samples)
         except pylsl.LostError:
             self._event("device", "lsl_inlet.lost", {})
             return []
         n = len(ts)
         if n == 0:
             return []
+        if n >= self._max_samples:
+            self._next_pull = local_clock()  # more is waiting: pull again at once
         data = np.asarray(data, dtype=spec.np_dtype).reshape(n, spec.n_channels)
         ts = np.asarray(ts, dtype=np.float64)
         seq = self._sequence(data, ts)
