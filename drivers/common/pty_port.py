@@ -49,6 +49,16 @@ class PtyPort:
         """What a driver opens: the symlink if one was asked for, else the slave device."""
         return str(self.link) if self.link is not None else self._slave_name
 
+    def host_termios(self) -> list | None:
+        """The line settings the host side (driver) has set on the slave (baud rate etc.), None if unplugged."""
+        fd = self._slave
+        if fd < 0:
+            return None
+        try:
+            return termios.tcgetattr(fd)
+        except termios.error:
+            return None
+
     @property
     def plugged(self) -> bool:
         return self._master >= 0

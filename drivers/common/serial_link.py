@@ -94,7 +94,8 @@ class SerialLink:
                 return b""
         port = self._port
         try:
-            port.timeout = timeout
+            if port.timeout != timeout:  # pyserial reconfigures termios on every assignment
+                port.timeout = timeout
             first = port.read(1)
             if not first:
                 return b""

@@ -1,0 +1,1 @@
+"""Mandibular (jaw) trackers. `aurora`: NDI Aurora / Polaris over the Combined API (serial)."""

@@ -1,0 +1,291 @@
+"""`AuroraJawSource`: the NDI Aurora / Polaris jaw tracker as an `acquisition.source.Source`.
+
+Streams:
+- `jaw_incisal` (float32, mm, nominal 40 Hz): x_lat (+right), y_vert (+up), z_ap (+forward) of the incisal point
+  in the head frame relative to ICP; NaN while either sensor is MISSING/DISABLED.
+- `jaw_tools` (int64 raw protocol integers with scale attributes): per tool (head_, jaw_) q0 qx qy qz (x1e-4),
+  tx ty tz (x0.01 mm), err (x1e-4 mm), port_status (TX port status bits), state (0 ok, 1 MISSING, 2 DISABLED,
+  3 absent from the reply); then frame (the device frame number) and system_status.
+`device_seq` is the device frame number, offset after each re-initialisation so it keeps increasing and the
+outage shows as a gap of the length of the outage. `t_lsl` is the CounterClock fit of frame number -> LSL time,
+`t_read` the host read stamps.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from acquisition.chunk import Chunk
+from acquisition.clock import CounterClock, utc_iso
+from acquisition.events import Event
+from acquisition.lslenv import local_clock
+from acquisition.log import get_logger
+from acquisition.source import SourceError
+from acquisition.stream import DeviceIdentity, StreamSpec
+from drivers.jaw.aurora.codec import STATE_CODES, TxReply
+from drivers.jaw.aurora.config import AuroraConfig
+from drivers.jaw.aurora.discovery import find_port
+from drivers.jaw.aurora.geometry import incisal_point
+from drivers.jaw.aurora.tracker import AuroraTracker
+
+INCISAL_CHANNELS = ("x_lat", "y_vert", "z_ap")
+_TOOL_FIELDS = ("q0", "qx", "qy", "qz", "tx", "ty", "tz", "err", "port_status", "state")
+_TOOL_SCALE = (1e-4, 1e-4, 1e-4, 1e-4, 0.01, 0.01, 0.01, 1e-4, 1.0, 1.0)
+_TOOL_UNITS = ("1", "1", "1", "1", "mm", "mm", "mm", "mm", "bits", "code")
+TOOL_CHANNELS = tuple(f"{r}_{f}" for r in ("head", "jaw") for f in _TOOL_FIELDS) + ("frame", "system_status")
+
+SCALE_SOURCE = "NDI Combined API TX reply option 0001 (ndicapi ndiGetTXTransformf: q x1e-4, t x0.01 mm, err x1e-4)"
+
+
+class AuroraJawSource:
+    """Source of `jaw_incisal` + `jaw_tools`. Construct with keyword options; `open()` then `read()`."""
+
+    def __init__(
+        self,
+        cfg: AuroraConfig,
+        *,
+        name: str = "aurora",
+        clock: Callable[[], float] = local_clock,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.cfg = cfg
+        self._name = name
+        self._clock = clock
+        self._sleep = sleep
+        self._tracker: AuroraTracker | None = None
+        self._streams: tuple[StreamSpec, ...] = ()
+        self._events: list[Event] = []
+        self._counters: dict[str, int] = {
+            "frames": 0, "gaps": 0, "samples_lost": 0, "duplicates": 0, "missing_head": 0, "missing_jaw": 0,
+            "unsequenced": 0, "reconnects": 0, "disconnects": 0,
+        }
+        self._fit = CounterClock(cfg.nominal_rate)
+        self._axes = np.asarray(cfg.head_axes, dtype=np.float64)
+        self._offset = np.asarray(cfg.incisal_offset_mm, dtype=np.float64)
+        self._icp = np.asarray(cfg.icp_mm if cfg.icp_mm is not None else (0.0, 0.0, 0.0), dtype=np.float64)
+        self._last_frame: int | None = None
+        self._seq_offset = 0
+        self._last_seq: int | None = None
+        self._last_t: float | None = None
+        self._gen_seen = 0
+        self._head = self._jaw = -1
+        self._closed = False
+        self._log = get_logger("aurora.source")
+
+    # -- Source protocol -------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def streams(self) -> Sequence[StreamSpec]:
+        return self._streams
+
+    @property
+    def icp_mm(self) -> tuple[float, float, float]:
+        return tuple(float(v) for v in self._icp)  # type: ignore[return-value]
+
+    def set_icp(self, point_mm: Sequence[float], *, source: str = "operator") -> None:
+        """Change the ICP reference (head-frame incisal point, mm); recorded as an event."""
+        p = np.asarray(point_mm, dtype=np.float64)
+        if p.shape != (3,) or not np.all(np.isfinite(p)):
+            raise ValueError(f"ICP must be 3 finite numbers (mm), got {point_mm!r}")
+        self._icp = p
+        self._event("qc", "icp.set", icp_mm=[float(v) for v in p], source=source)
+
+    def open(self) -> None:
+        path = find_port(self.cfg)
+        tracker = AuroraTracker(path, self.cfg, clock=self._clock, sleep=self._sleep)
+        try:
+            info = tracker.open()
+        except SourceError:
+            tracker.link.close()
+            raise
+        try:
+            self._check_identity(info.model, info.serial)
+            self._head, self._jaw = self._assign_tools(info.tools)
+        except SourceError:
+            tracker.close()
+            raise
+        self._tracker = tracker
+        self._gen_seen = tracker.link.generation
+        ident = DeviceIdentity(
+            model=f"NDI {info.model}",
+            serial=info.serial,
+            firmware=f"{info.firmware} (API {info.api_revision})",
+            vendor="Northern Digital Inc.",
+            simulated=self.cfg.simulated,
+            transport=f"serial:{path}",
+        )
+        rate = self.cfg.nominal_rate
+        self._streams = (
+            StreamSpec(name="jaw_incisal", kind="jaw", channels=INCISAL_CHANNELS, units=("mm", "mm", "mm"), dtype="float32",
+                       nominal_rate=rate, device=ident,
+                       scale_source="incisal point p = T_head^-1 T_jaw offset, head axes, minus ICP (drivers/jaw/aurora/geometry.py)"),
+            StreamSpec(name="jaw_tools", kind="jaw_pose", channels=TOOL_CHANNELS, units=_TOOL_UNITS * 2 + ("1", "bits"),
+                       dtype="int64", nominal_rate=rate, scale=_TOOL_SCALE * 2 + (1.0, 1.0), raw_units="ndi_ascii_int",
+                       device=ident, scale_source=SCALE_SOURCE),
+        )
+        tools = {f"{h:02X}": {"serial": t.serial, "type": t.tool_type, "revision": t.revision} for h, t in info.tools.items()}
+        self._event("device", "device.opened", model=info.model, serial=info.serial, firmware=info.firmware,
+                    api_revision=info.api_revision, path=path, tools=tools, head_handle=self._head, jaw_handle=self._jaw)
+        if self.cfg.icp_mm is None:
+            self._event("qc", "icp.unset", detail="no ICP configured: jaw_incisal is relative to the head-frame origin until set_icp()")
+
+    def read(self, timeout: float) -> Sequence[Chunk]:
+        tr = self._tracker
+        if tr is None or self._closed:
+            raise SourceError("aurora source read before open() or after close()")
+        replies = tr.poll(self._clock() + max(0.0, timeout))
+        self._take_notes(tr)
+        if tr.link.generation != self._gen_seen and tr.tracking:
+            self._on_reinit(tr)
+        return self._to_chunks(replies)
+
+    def drain_events(self) -> Sequence[Event]:
+        if self._tracker is not None:
+            self._take_notes(self._tracker)
+        out, self._events = self._events, []
+        return out
+
+    def counters(self) -> Mapping[str, int]:
+        c = dict(self._counters)
+        tr = self._tracker
+        if tr is not None:
+            c.update(tr.counters)
+            r = tr.reader
+            c.update(crc_errors=r.crc_errors, malformed_replies=r.malformed, overflows=r.overflow,
+                     garbage_bytes=r.garbage_bytes, resyncs=r.resyncs)
+        return c
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._tracker is not None:
+            self._tracker.close()
+            self._take_notes(self._tracker)
+            self._event("device", "device.closed")
+
+    # -- internals -------------------------------------------------------------------------------
+    def _event(self, kind: str, name: str, **payload: Any) -> None:
+        stream = "jaw_tools" if kind == "device" else ""
+        self._events.append(Event(t_lsl=self._clock(), utc=utc_iso(), kind=kind, name=name, stream=stream, payload=payload))  # type: ignore[arg-type]
+
+    def _take_notes(self, tr: AuroraTracker) -> None:
+        notes, tr.notes = tr.notes, []
+        for name, payload in notes:
+            if name == "link.disconnected":
+                self._counters["disconnects"] += 1
+            self._event("device", name, **payload)
+
+    def _check_identity(self, model: str, serial: str) -> None:
+        want_m, want_s = self.cfg.expected_model, self.cfg.expected_serial
+        if (want_m and want_m.lower() not in model.lower()) or (want_s and want_s != serial):
+            raise SourceError(
+                f"wrong NDI device: expected {want_m or 'any model'} serial {want_s or 'any'}, found {model} serial {serial}"
+            )
+
+    def _assign_tools(self, tools: Mapping[int, Any]) -> tuple[int, int]:
+        if self.cfg.head_tool_serial is not None:
+            by_serial = {t.serial: h for h, t in tools.items()}
+            missing = [s for s in (self.cfg.head_tool_serial, self.cfg.jaw_tool_serial) if s not in by_serial]
+            if missing:
+                raise SourceError(f"NDI tracker: tool serial(s) {missing} not plugged; found tools {sorted(by_serial)}")
+            return by_serial[self.cfg.head_tool_serial], by_serial[self.cfg.jaw_tool_serial]  # type: ignore[index]
+        handles = sorted(tools)
+        if len(handles) < 2:
+            raise SourceError(f"NDI tracker: need 2 enabled tools (head reference + mandible), found {len(handles)}")
+        return handles[0], handles[1]
+
+    def _on_reinit(self, tr: AuroraTracker) -> None:
+        self._gen_seen = tr.link.generation
+        self._counters["reconnects"] += 1
+        self._fit.reset()
+        self._last_frame = None  # next frame re-anchors the sequence (see _to_chunks)
+        if self.cfg.head_tool_serial is not None:
+            try:
+                self._head, self._jaw = self._assign_tools(tr.info.tools)
+            except SourceError as exc:
+                self._event("device", "device.tools_changed", detail=str(exc))
+
+    def _to_chunks(self, replies: list[tuple[TxReply, float]]) -> list[Chunk]:
+        rate = self.cfg.nominal_rate
+        rows: list[list[int]] = []
+        seqs: list[int] = []
+        reads: list[float] = []
+        for rep, t_read in replies:
+            frame = rep.frame
+            if frame is None:
+                self._counters["unsequenced"] += 1
+                continue
+            if self._last_frame is None:
+                if self._last_seq is not None and self._last_t is not None:
+                    # after a reconnect: count the outage as lost samples at the nominal rate
+                    lost = max(0, int(round((t_read - self._last_t) * rate)) - 1)
+                    self._seq_offset = self._last_seq + 1 + lost - frame
+                    if lost:
+                        self._gap(lost, reason="reconnect")
+                else:
+                    self._seq_offset = -frame
+            else:
+                if frame <= self._last_frame:
+                    self._counters["duplicates"] += int(frame == self._last_frame)
+                    if frame < self._last_frame:
+                        self._event("device", "frame.went_back", frame=frame, last=self._last_frame)
+                    continue
+                if frame > self._last_frame + 1:
+                    self._gap(frame - self._last_frame - 1, reason="frame_jump", frame=frame)
+            self._last_frame = frame
+            seq = frame + self._seq_offset
+            rows.append(self._tool_row(rep, frame))
+            seqs.append(seq)
+            reads.append(t_read)
+            self._last_seq, self._last_t = seq, t_read
+        if not rows:
+            return []
+        raw = np.asarray(rows, dtype=np.int64)
+        seq_a = np.asarray(seqs, dtype=np.int64)
+        t_read_a = np.asarray(reads)
+        # one clock observation per read() batch: its least-delayed reply (the fit keeps the lower envelope)
+        best = int(np.argmin(t_read_a - seq_a * self._fit.period))
+        self._fit.update(int(seq_a[best]), float(t_read_a[best]))
+        t_lsl = self._fit.times(seq_a)
+        self._counters["frames"] += len(rows)
+        return [
+            Chunk.build("jaw_incisal", self._incisal(raw), seq_a, t_lsl, t_read_a),
+            Chunk.build("jaw_tools", raw, seq_a, t_lsl, t_read_a),
+        ]
+
+    def _gap(self, lost: int, **payload: Any) -> None:
+        self._counters["gaps"] += 1
+        self._counters["samples_lost"] += lost
+        self._event("device", "frame.gap", samples_lost=lost, **payload)
+
+    def _tool_row(self, rep: TxReply, frame: int) -> list[int]:
+        row: list[int] = []
+        for role, h in (("head", self._head), ("jaw", self._jaw)):
+            t = rep.tool(h)
+            if t is None:
+                row.extend([0] * 8 + [0, STATE_CODES["absent"]])
+            elif t.state == "ok":
+                row.extend([*t.q, *t.t, t.error, t.port_status or 0, 0])  # type: ignore[misc]
+            else:
+                row.extend([0] * 8 + [t.port_status or 0, STATE_CODES[t.state]])
+            if t is None or t.state != "ok":
+                self._counters[f"missing_{role}"] += 1
+        row.extend([frame, rep.system_status])
+        return row
+
+    def _incisal(self, raw: np.ndarray) -> np.ndarray:
+        n = len(_TOOL_FIELDS)
+        head, jaw = raw[:, :n].astype(np.float64), raw[:, n : 2 * n].astype(np.float64)
+        p = incisal_point(head[:, 0:4] * 1e-4, head[:, 4:7] * 0.01, jaw[:, 0:4] * 1e-4, jaw[:, 4:7] * 0.01,
+                          self._offset, axes=self._axes) - self._icp
+        bad = (raw[:, n - 1] != 0) | (raw[:, 2 * n - 1] != 0)
+        p[bad] = np.nan
+        return p.astype(np.float32)
