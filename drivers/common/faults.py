@@ -18,6 +18,11 @@ FaultName = Literal[
     "seq_jump",  # the sample counter skips ahead (samples lost on the device side)
     "stall",  # the device stops sending for `stall_s`, then resumes (and sends the backlog)
     "unplug",  # the pty disappears for `unplug_s`, then a new one appears behind the same path
+    # file-delivering devices (scanner export folder)
+    "wrong_units",  # a mesh written in metres instead of millimetres
+    "empty",  # a zero-byte capture file
+    "nan",  # a mesh with NaN coordinates
+    "missing_texture",  # an OBJ whose MTL names a texture that never arrives
 ]
 
 

@@ -1,0 +1,233 @@
+"""`ScannerSource`: the facial scanner as seen by the session manager.
+
+This is a FILE source, not a `acquisition.source.Source` of sample chunks: a 3D scanner's vendor software
+exports each capture as files into a folder. `open()` checks the scanner's USB identity (pre-flight);
+`poll()` returns the captures ingested since the last call, each a validated `ScanCapture` for
+`/scans/<scan_id>`; `drain_events()` gives the `scan` events for the visit timeline (ingested, rejected with
+file and problem, unassigned condition, duplicate); `counters()` the QC counters; `set_step()` tells it the
+current protocol step (used when a file name carries no condition). The caller polls from one thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from acquisition.clock import local_clock, utc_iso
+from acquisition.events import Event
+from acquisition.log import get_logger
+from acquisition.source import SourceError
+from acquisition.stream import DeviceIdentity
+from drivers.scanner.capture import ScanCapture
+from drivers.scanner.errors import ScanRejected
+from drivers.scanner.folder_watch import CaptureGroup, FolderWatcher, WatchConfig
+from drivers.scanner.ingest import ScanNumbering, build_capture
+from drivers.scanner.usb_identity import UsbExpectation, check_usb_identity
+from drivers.scanner.validate import ValidationLimits
+
+
+class ScannerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = "scanner"
+    watch: WatchConfig
+    limits: ValidationLimits = Field(default_factory=ValidationLimits)
+    usb: UsbExpectation | None = Field(default=None, description="None: no USB check (e.g. a phone exporting files)")
+    simulated: bool = False
+
+
+class ScannerSource:
+    """Watches the export folder; ingests, validates and hands over captures; moves broken ones aside."""
+
+    def __init__(
+        self,
+        config: ScannerConfig,
+        *,
+        usb_backend: Any = None,
+        clock: Callable[[], float] = local_clock,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self._usb_backend = usb_backend
+        self._clock = clock
+        self.watcher = FolderWatcher(config.watch, clock=monotonic)
+        self._monotonic = monotonic
+        self._numbering = ScanNumbering()
+        self._events: list[Event] = []
+        self._lock = threading.Lock()
+        self._failing: dict[str, tuple[tuple[tuple[str, int, int], ...], ScanRejected]] = {}
+        self._step = ""
+        self._ingested_keys: dict[str, str] = {}
+        self._ingested_signatures: set[tuple[tuple[str, int, int], ...]] = set()  # capture group key -> scan id, to explain late files
+        self._counters = {
+            "captures_ingested": 0, "captures_rejected": 0, "files_ingested": 0, "files_rejected": 0,
+            "parse_retries": 0, "unassigned": 0, "duplicates": 0, "move_errors": 0, "read_errors": 0,
+            "folder_lost": 0,
+        }
+        self._folder_missing = False
+        self.identity: DeviceIdentity | None = None
+        self._log = get_logger("scanner", folder=str(config.watch.folder))
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+    def open(self) -> None:
+        """Pre-flight: the export folder is usable and (if configured) the scanner is on USB with the right identity."""
+        folder = Path(self.config.watch.folder)
+        if not folder.is_dir():
+            raise SourceError(f"scanner export folder {folder} does not exist or is not a folder")
+        for sub in (self.watcher.ingested, self.watcher.rejected):
+            try:
+                sub.mkdir(exist_ok=True)
+            except OSError as exc:
+                raise SourceError(f"cannot create {sub}: {exc}") from exc
+        if self.config.usb is not None:
+            self.identity = check_usb_identity(self.config.usb, backend=self._usb_backend, simulated=self.config.simulated)
+            self._event("scanner.identified", {"identity": self.identity.model_dump()}, kind="device")
+        else:
+            self.identity = DeviceIdentity(
+                model="face scanner (file export)", serial="unknown", simulated=self.config.simulated,
+                transport=f"folder:{folder}",
+            )
+            self._event("scanner.usb_check_skipped", {"reason": "no USB identity configured"}, kind="device")
+        self._log.info("scanner.opened", identity=self.identity.model_dump())
+
+    def close(self) -> None:
+        """Nothing to release (polling watcher). Idempotent."""
+
+    def set_step(self, step: str, duration_s: float = 0.0) -> None:
+        with self._lock:
+            self._step = step
+
+    # -- polling -------------------------------------------------------------------------------------
+    def poll(self) -> list[ScanCapture]:
+        """One watcher pass: ingest the ready captures, reject the broken ones (after the grace time)."""
+        out: list[ScanCapture] = []
+        grace = self.config.watch.reject_grace_s
+        now = self._monotonic()
+        if not Path(self.config.watch.folder).is_dir():
+            if not self._folder_missing:
+                self._folder_missing = True
+                self._counters["folder_lost"] += 1
+                self._event("scanner.folder_missing", {"folder": str(self.config.watch.folder)}, kind="device")
+                self._log.error("scanner.folder_missing")
+            return out
+        if self._folder_missing:
+            self._folder_missing = False
+            self._event("scanner.folder_back", {"folder": str(self.config.watch.folder)}, kind="device")
+        try:
+            ready = self.watcher.poll()
+        except OSError as exc:  # e.g. permissions changed under us: report, keep going
+            self._counters["read_errors"] += 1
+            self._log.error("scanner.list_failed", error=str(exc))
+            return out
+        ready_keys = {g.key for g in ready}
+        for key in list(self._failing):
+            if key not in ready_keys:
+                # its files changed or vanished: it will be tried again when complete
+                self._failing.pop(key)
+        for group in ready:
+            if group.signature in self._ingested_signatures:
+                continue  # ingested already but could not be moved (move_errors): do not ingest it twice
+            failing = self._failing.get(group.key)
+            if failing is not None and failing[0] == group.signature:
+                if now - group.changed_at >= grace:
+                    self._reject(group, failing[1])
+                    self._failing.pop(group.key)
+                continue
+            if group.kind == "orphan" and group.key in self._ingested_keys:
+                self._reject(group, ScanRejected(group.names[0], (
+                    f"arrived after its capture was ingested as {self._ingested_keys[group.key]!r}; "
+                    "write landmark/sidecar files before or with the mesh")))
+                continue
+            try:
+                with self._lock:
+                    step = self._step
+                cap = build_capture(
+                    group, limits=self.config.limits, numbering=self._numbering, step=step, t_lsl=self._clock()
+                )
+            except ScanRejected as exc:
+                if group.kind != "orphan" and now - group.changed_at < grace:
+                    self._failing[group.key] = (group.signature, exc)
+                    self._counters["parse_retries"] += 1
+                    self._log.info("scan.waiting", group=group.key, file=exc.file, problem=exc.problem)
+                else:
+                    self._reject(group, exc)
+                continue
+            except OSError as exc:  # a file vanished or is unreadable between listing and reading
+                self._counters["read_errors"] += 1
+                self._log.warning("scan.read_failed", group=group.key, error=str(exc))
+                continue
+            except Exception as exc:  # noqa: BLE001 - a bug in a parser must not kill acquisition
+                self._reject(group, ScanRejected(group.names[0], f"internal error while reading: {type(exc).__name__}: {exc}"))
+                continue
+            if not self.watcher.still_matches(group):
+                continue  # a file changed while we read it: not complete after all
+            self._numbering.commit(cap.scan_id, cap.condition, cap.repetition)
+            self._ingested_signatures.add(group.signature)
+            try:
+                moved = self.watcher.move_ingested(group)
+            except OSError as exc:
+                self._counters["move_errors"] += 1
+                self._log.error("scan.move_failed", group=group.key, error=str(exc))
+                moved = []
+            self._counters["captures_ingested"] += 1
+            self._ingested_keys[group.key] = cap.scan_id
+            self._counters["files_ingested"] += len(moved)
+            if cap.condition == "unassigned":
+                self._counters["unassigned"] += 1
+                self._event("scan.unassigned", {"scan_id": cap.scan_id, "files": group.names,
+                                                "problem": "condition unknown: not in the name, sidecar or step"})
+            if "_dup" in cap.scan_id:
+                self._counters["duplicates"] += 1
+            payload = cap.summary() | {"moved_to": [str(p) for p in moved]}
+            self._event("scan.ingested", payload, t_lsl=cap.t_lsl)
+            self._log.info("scan.ingested", scan_id=cap.scan_id, files=group.names)
+            out.append(cap)
+        return out
+
+    def _reject(self, group: CaptureGroup, exc: ScanRejected) -> None:
+        reasons = {}
+        for name in group.names:
+            if name == exc.file:
+                reasons[name] = f"{exc.file}: {exc.problem}"
+            else:
+                reasons[name] = f"moved with {exc.file} (same capture {group.key!r}), which was rejected: {exc.problem}"
+        try:
+            moved = self.watcher.move_rejected(group, reasons)
+        except OSError as err:
+            self._counters["move_errors"] += 1
+            self._log.error("scan.move_failed", group=group.key, error=str(err))
+            moved = []
+            self.watcher.forget(group.names)
+        self._counters["captures_rejected"] += 1
+        self._counters["files_rejected"] += len(moved)
+        self._event("scan.rejected", {"file": exc.file, "problem": exc.problem, "files": group.names,
+                                      "moved_to": [str(p) for p in moved]})
+        self._log.warning("scan.rejected", file=exc.file, problem=exc.problem)
+
+    # -- events, counters ----------------------------------------------------------------------------
+    def _event(self, name: str, payload: dict[str, Any], *, t_lsl: float | None = None, kind: str = "scan") -> None:
+        with self._lock:
+            step = self._step
+            self._events.append(
+                Event(t_lsl=self._clock() if t_lsl is None else t_lsl, utc=utc_iso(), kind=kind, name=name,  # type: ignore[arg-type]
+                      stream=self.name, step=step, payload=payload)
+            )
+
+    def drain_events(self) -> Sequence[Event]:
+        with self._lock:
+            out, self._events = self._events, []
+        return out
+
+    def counters(self) -> Mapping[str, int]:
+        c = dict(self._counters)
+        c["partial_files_seen"] = len(self.watcher.partial_seen)
+        return c
