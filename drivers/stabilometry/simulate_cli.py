@@ -1,0 +1,77 @@
+"""`amuse-acq simulate balance-board|cell-board [--fault ...]`: one simulator alone, until SIGINT/SIGTERM.
+
+The first line printed (flushed) is the path the simulator serves: the cell board's serial symlink, or the
+balance board's event device (uinput) / FIFO of event records (fallback). A driver is then pointed at it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import tempfile
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from drivers.common.faults import FaultSettings, FaultSwitchboard
+
+FAULTS = ("bad_crc", "truncated", "garbage", "seq_jump", "stall", "unplug", "drift")
+BB_FAULTS = ("truncated", "garbage", "seq_jump", "stall", "unplug")
+
+
+def _parser(kind: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"amuse-acq simulate {kind}", description=__doc__)
+    p.add_argument("--fault", action="append", default=[], choices=FAULTS if kind == "cell-board" else BB_FAULTS,
+                   help="fault to inject periodically (repeatable); 'drift' = device clock off by --drift-ppm")
+    p.add_argument("--fault-every", type=float, default=5.0, help="seconds between injections of each fault")
+    p.add_argument("--drift-ppm", type=float, default=100.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mass-kg", type=float, default=70.0)
+    p.add_argument("--step", default="stab_eyes_open", help="protocol step the simulated subject follows")
+    if kind == "cell-board":
+        p.add_argument("--link", default=None, help="symlink to serve the pty behind (default: a temp path)")
+    else:
+        p.add_argument("--transport", choices=("auto", "uinput", "fifo"), default="auto")
+        p.add_argument("--fifo", default=None, help="FIFO path for the record-stream fallback (default: temp)")
+    return p
+
+
+def main_simulate(kind: str, argv: Sequence[str] | None = None) -> int:
+    if kind not in ("balance-board", "cell-board"):
+        print(f"unknown simulator {kind!r}: choose balance-board or cell-board", file=sys.stderr)
+        return 2
+    args = _parser(kind).parse_args(list(argv) if argv is not None else None)
+    faults = [f for f in args.fault if f != "drift"]
+    settings = FaultSettings(drift_ppm=args.drift_ppm if "drift" in args.fault else 0.0)
+    board = FaultSwitchboard(settings)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    tmp = tempfile.TemporaryDirectory(prefix="amuse-sim-")
+    try:
+        if kind == "cell-board":
+            from drivers.stabilometry.cell_board.simulator import CellBoardSimulator
+
+            link = args.link or str(Path(tmp.name) / "cell-board")
+            sim = CellBoardSimulator(link=link, seed=args.seed, mass_kg=args.mass_kg, faults=board)
+        else:
+            from drivers.stabilometry.balance_board_sim import BalanceBoardSimulator
+
+            fifo = args.fifo or str(Path(tmp.name) / "balance-board.events")
+            sim = BalanceBoardSimulator(transport=args.transport, fifo_path=fifo, seed=args.seed,
+                                        mass_kg=args.mass_kg, faults=board)
+        sim.set_step(args.step)
+        sim.start()
+        print(sim.path, flush=True)
+        while not stop.wait(args.fault_every):
+            for f in faults:
+                board.arm(f)  # type: ignore[arg-type]
+        sim.stop()
+    finally:
+        tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":  # python -m drivers.stabilometry.simulate_cli cell-board --fault bad_crc
+    raise SystemExit(main_simulate(sys.argv[1] if len(sys.argv) > 1 else "", sys.argv[2:]))
