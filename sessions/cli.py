@@ -219,13 +219,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True)
 
     d = sub.add_parser("demo", help="record a whole simulated visit (about a minute) and seal it")
-    d.add_argument("--subject", default="SIM-001")
+    d.add_argument("--subject", default=None, help="default: the first free SIM-NNN")
     d.add_argument("--visit", default="D0")
     d.add_argument("--operator", default="demo")
     d.add_argument("--data-dir", default=None, help="default ./data")
     d.add_argument("--site", default=None)
-    d.add_argument("--speed", type=float, default=0.0,
-                   help="time compression of the protocol steps (0 = the built-in ~1 minute timing)")
+    d.add_argument("--speed", type=float, default=1.0,
+                   help="speed-up factor of the device steps (default 1: about a minute in all)")
 
     r = sub.add_parser("record", help="record LSL stream(s) already on the network into a visit file")
     r.add_argument("--lsl", action="append", default=[], metavar="NAME", help="LSL stream name (repeatable)")

@@ -63,8 +63,11 @@ def summary_lines(path: Path, *, events: bool = False) -> list[str]:
             for sid in scans:
                 g = f["scans"][sid]
                 nv = g["vertices"].shape[0] if "vertices" in g else 0
-                metrics = _s(g.attrs.get("metrics", ""))
-                out.append(f"    {sid:<22} {nv:>7} vertices  {_s(g.attrs.get('condition', ''))}  {metrics}")
+                m = json.loads(_s(g.attrs.get("metrics", "{}")) or "{}")
+                parts = [f"{label} {m[key]:.1f} mm" for key, label in
+                         (("aperture_mm", "aperture"), ("mouth_width_mm", "width"),
+                          ("inner_perimeter_mm", "inner perimeter")) if m.get(key) is not None]
+                out.append(f"    {sid:<22} {nv:>7} vertices  {_s(g.attrs.get('condition', '')):<16} {', '.join(parts)}")
         if "table" in f["outcomes"] and f["outcomes"]["table"].shape[0]:
             out.append("  outcomes:")
             for row in f["outcomes"]["table"][:]:

@@ -70,6 +70,7 @@ class _StreamBuffer:
         self.pending: list[Chunk] = []
         self.pending_n = 0
         self.written = 0
+        self.row_bytes = c * item + 16  # data + device_seq + t_lsl
 
     def flush(self) -> None:
         if not self.pending:
@@ -96,6 +97,10 @@ class _StreamBuffer:
         elif self.ds_tread is not None:
             self.ds_tread.resize(n1, axis=0)  # fill value NaN: no read stamp for these samples
         self.written = n1
+
+    @property
+    def written_bytes(self) -> int:
+        return self.written * self.row_bytes
 
 
 class VisitFileWriter:
@@ -133,6 +138,7 @@ class VisitFileWriter:
         )
         self.n_events = 0
         self._flush_rows = flush_rows
+        self._flushed_bytes = 0
 
     # -- streams ---------------------------------------------------------------------------------
     def add_stream(self, spec: StreamSpec) -> None:
@@ -194,11 +200,21 @@ class VisitFileWriter:
         if buf.pending_n >= (self._flush_rows or buf.rows):
             buf.flush()
 
-    def flush(self) -> None:
-        """Write buffered samples to the file (not fsync: the journal is the durable record while open)."""
+    @property
+    def unflushed_bytes(self) -> int:
+        """Sample bytes written into the datasets since the last HDF5 flush (dirty in HDF5's chunk cache)."""
+        return sum(b.written_bytes for b in self._streams.values()) - self._flushed_bytes
+
+    def flush(self, *, hdf5: bool = True) -> None:
+        """Write buffered samples into the datasets; with `hdf5`, also flush HDF5's caches to the OS (not fsync:
+        the journal is the durable record while open). The HDF5 flush compresses and writes every dirty chunk,
+        rewriting partly filled ones, so the background compactor does it only when enough is dirty (the
+        partial file is never trusted after a crash: the journal is)."""
         for buf in self._streams.values():
             buf.flush()
-        self._f.flush()
+        if hdf5:
+            self._f.flush()
+            self._flushed_bytes = sum(b.written_bytes for b in self._streams.values())
 
     # -- events, scans, calibration, outcomes, qc ------------------------------------------------------
     def add_events(self, events: Iterable[Event]) -> None:
@@ -214,14 +230,21 @@ class VisitFileWriter:
         self._events[n0:] = arr
         self.n_events += len(arr)
 
-    def add_scan(self, scan_id: str, arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any]) -> None:
-        g = self._f["scans"].create_group(scan_id)
+    def add_scan(self, scan_id: str, arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any]) -> str:
+        """Store one capture; a retake with an id already used gets a suffix (`_r2`, ...), never overwrites."""
+        scans = self._f["scans"]
+        gid, k = scan_id, 1
+        while gid in scans:
+            k += 1
+            gid = f"{scan_id}_r{k}"
+        g = scans.create_group(gid)
         for name, arr in arrays.items():
             arr = np.asarray(arr)
             opts = self._compression if arr.size > 1024 else {}
             g.create_dataset(name, data=arr, **opts)
         for k, v in attrs.items():
             g.attrs[k] = v if isinstance(v, (str, int, float, bool, np.number)) else json.dumps(v, default=str)
+        return gid
 
     def write_calibration(self, records: Iterable[Mapping[str, Any]]) -> None:
         g = self._f["calibration"]

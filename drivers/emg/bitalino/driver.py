@@ -1,0 +1,365 @@
+"""`BitalinoEmgSource`: two (or more) BITalino boards as one Source, one stream per board.
+
+Why one stream per board and not one merged 8-channel stream: each board has its own crystal, its own 4-bit
+frame counter and its own serial line, so their samples are not simultaneous; merging would need resampling
+one board onto the other's clock, which invents data. Each stream ("emg_a", "emg_b") carries its own
+device_seq and its own counter->LSL-time fit; the channel labels (muscle + side) come from the configuration,
+and analysis aligns the two on the common LSL clock.
+
+One reader thread per board blocks on its own port, so each batch of bytes gets an accurate host read time
+(`t_read`); the counter->time fit (`CounterClock`) gives `t_lsl`. Faults become events and counters; an unplug
+is followed by automatic re-initialisation when the path comes back, with the lost span estimated from time.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from acquisition.chunk import Chunk
+from acquisition.clock import CounterClock, utc_iso
+from acquisition.events import Event
+from acquisition.lslenv import local_clock
+from acquisition.log import get_logger
+from acquisition.source import SourceError
+from acquisition.stream import DeviceIdentity, StreamSpec
+from drivers.emg.bitalino.board import BitalinoBoard, BoardReplyError, identify
+from drivers.emg.bitalino.codec import Decoded
+from drivers.emg.bitalino.config import BitalinoConfig, BoardConfig
+from drivers.emg.bitalino.discovery import find_port
+from drivers.emg.bitalino.transfer import SOURCE as SCALE_SOURCE
+from drivers.emg.bitalino.transfer import offset_uv, scale_uv
+from drivers.emg.labels import EMG_UNIT
+
+MODEL = "BITalino (r)evolution"
+CLOCK_UPDATE_S = 0.025
+
+
+class _BoardRunner:
+    """Reader thread of one board: bytes -> frames -> chunks, faults -> events, unplug -> re-init."""
+
+    def __init__(
+        self,
+        cfg: BoardConfig,
+        top: BitalinoConfig,
+        board: BitalinoBoard,
+        spec: StreamSpec,
+        out: "queue.Queue[Chunk]",
+        emit: Callable[..., None],
+        clock: Callable[[], float],
+    ) -> None:
+        self.cfg = cfg
+        self.top = top
+        self.board = board
+        self.spec = spec
+        self.out = out
+        self.emit = emit
+        self.clock_fn = clock
+        self.fit = CounterClock(float(top.rate))
+        self.period = 1.0 / top.rate
+        self.counts: dict[str, int] = {
+            "disconnects": 0,
+            "reconnects": 0,
+            "stalls": 0,
+            "restarts": 0,
+            "reconnect_gaps": 0,
+            "reconnect_samples_lost": 0,
+        }
+        self._gen = board.link.generation
+        self._running = False
+        self._thread: threading.Thread | None = None
+        self._last_seq: int | None = None
+        self._last_t: float | None = None  # fitted time of the last sample
+        self._rebase = False
+        self._last_bytes_t = clock()
+        self._stalled = False
+        self._needs_init = False
+        self._next_init_try = 0.0
+        self._cand: tuple[float, int, float] | None = None  # (residual, seq, t) best observation pending
+        self._cand_since = 0.0
+        self._last_poll = 0.0
+        self._rebased_now = False
+        self.log = get_logger("bitalino", stream=spec.name, path=board.path)
+
+    def start(self) -> None:
+        self._last_bytes_t = self.clock_fn()
+        self._running = True
+        self._thread = threading.Thread(target=self._loop, name=f"bitalino:{self.spec.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._running = False
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+            self._thread = None
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # -- loop -----------------------------------------------------------------------------------------------
+    def _loop(self) -> None:
+        while self._running:
+            try:
+                self._step()
+            except Exception as exc:  # noqa: BLE001 - a reader thread must report, never die silently
+                self.log.error("reader.failed", error=repr(exc))
+                self.emit("reader.failed", self.spec.name, {"error": repr(exc)})
+                self._needs_init = True
+                self._next_init_try = self.clock_fn() + 0.5
+
+    def _step(self) -> None:
+        board = self.board
+        wait = self._last_poll + self.top.read_interval_s - self.clock_fn()
+        if wait > 0:
+            time.sleep(wait)
+        data, t = board.poll(0.05)
+        self._last_poll = t
+        for kind, detail in board.link.take_transitions():
+            if kind == "disconnected":
+                self.counts["disconnects"] += 1
+                self.log.warning("link.disconnected", detail=detail)
+                self.emit("link.disconnected", self.spec.name, {"detail": detail, "last_seq": self._last_seq})
+            else:
+                self.counts["reconnects"] += 1
+                self.log.info("link.reconnected", detail=detail)
+                self.emit("link.reconnected", self.spec.name, {"detail": detail})
+        if board.link.generation != self._gen and board.link.connected:
+            self._gen = board.link.generation
+            self._needs_init = True
+            self._next_init_try = 0.0
+        if self._needs_init:
+            if board.link.connected and t >= self._next_init_try:
+                self._reinit("reconnect")
+            return
+        if data:
+            self._last_bytes_t = t
+            if self._stalled:
+                self._stalled = False
+                self.emit("stream.resumed", self.spec.name, {})
+            self._handle(board.decoder.feed(data, t))
+        elif board.link.connected and board.live:
+            quiet = t - self._last_bytes_t
+            if quiet > self.top.stall_s and not self._stalled:
+                self._stalled = True
+                self.counts["stalls"] += 1
+                self.log.warning("stream.stalled", quiet_s=round(quiet, 3))
+                self.emit("stream.stalled", self.spec.name, {"quiet_s": quiet})
+            if quiet > self.top.restart_after_s:
+                self.counts["restarts"] += 1
+                self._reinit("stall")
+
+    def _reinit(self, why: str) -> None:
+        board = self.board
+        try:
+            identify(board, min_major=self.top.min_firmware_major)
+            board.start(next_seq=(self._last_seq + 1) if self._last_seq is not None else 0)
+        except (SourceError, BoardReplyError) as exc:
+            self.log.warning("board.reinit_failed", why=why, error=str(exc))
+            self._next_init_try = self.clock_fn() + 0.3
+            self._needs_init = True
+            return
+        self._needs_init = False
+        self._stalled = False
+        self._last_bytes_t = self.clock_fn()
+        self._rebase = self._last_seq is not None
+        self.fit.reset()
+        self._cand = None
+        self.emit("board.restarted", self.spec.name, {"why": why, "version": board.version_info.text if board.version_info else ""})
+
+    # -- frames -> chunk ------------------------------------------------------------------------------------
+    def _handle(self, dec: Decoded) -> None:
+        for ev in dec.events:
+            self.emit(ev.name, self.spec.name, ev.detail)
+        if dec.n == 0:
+            return
+        seq, t_arr = dec.seq, dec.t_arrival
+        if self._rebase:
+            self._rebase = False
+            self._rebased_now = True
+            assert self._last_seq is not None and self._last_t is not None
+            # first frame after the restart was emitted at most a little before it was read
+            # emission of the first frame: lower envelope of the batch's arrivals, stepped back by the period
+            t_first = float(np.min(t_arr - (seq - seq[0]) * self.period))
+            est = int(round((t_first - self._last_t) / self.period))
+            first = self._last_seq + max(1, est)
+            delta = first - int(seq[0])
+            if delta:
+                seq = seq + delta
+                self.board.decoder.shift(delta)
+            lost = first - self._last_seq - 1
+            if lost > 0:
+                self.counts["reconnect_gaps"] += 1
+                self.counts["reconnect_samples_lost"] += lost
+                self.emit("frame.gap", self.spec.name, {"lost": lost, "estimated": True, "first_missing": self._last_seq + 1, "reason": "restart"})
+        self._observe(seq, t_arr)
+        t_lsl = self.fit.times(seq)
+        if self._last_t is not None and self._last_seq is not None and not self._rebased_now:
+            # the fit may step back when it finds a less-delayed read: keep times strictly increasing
+            floor = self._last_t + (seq - self._last_seq) * self.period * 0.999
+            t_lsl = np.maximum(t_lsl, floor)
+        self._rebased_now = False
+        self._last_seq = int(seq[-1])
+        self._last_t = float(t_lsl[-1])
+        self.out.put(Chunk.build(self.spec.name, dec.analog, seq, t_lsl, t_arr))
+
+    def _observe(self, seq: np.ndarray, t_arr: np.ndarray) -> None:
+        """Feed the counter fit with the least-delayed observation of each ~25 ms (cheap at 1 kHz)."""
+        r = t_arr - seq * self.period
+        i = int(np.argmin(r))
+        cand = (float(r[i]), int(seq[i]), float(t_arr[i]))
+        if self._cand is None or cand[0] < self._cand[0]:
+            self._cand = cand
+        now = float(t_arr[-1])
+        if not self.fit.fitted or now - self._cand_since >= CLOCK_UPDATE_S:
+            _, s, t = self._cand
+            self.fit.update(s, t)
+            self._cand = None
+            self._cand_since = now
+
+
+class BitalinoEmgSource:
+    """Source over the configured boards (normally two: 8 EMG channels as streams emg_a and emg_b)."""
+
+    def __init__(
+        self,
+        config: BitalinoConfig,
+        *,
+        clock: Callable[[], float] = local_clock,
+        comports: Callable[[], Any] | None = None,
+    ) -> None:
+        self.config = config
+        self._clock = clock
+        self._comports = comports
+        self._queue: "queue.Queue[Chunk]" = queue.Queue()
+        self._events: list[Event] = []
+        self._ev_lock = threading.Lock()
+        self._runners: list[_BoardRunner] = []
+        self._specs: list[StreamSpec] = []
+        self._final_counts: dict[str, int] = {}
+        self.log = get_logger("bitalino")
+
+    @property
+    def name(self) -> str:
+        return "bitalino"
+
+    @property
+    def streams(self) -> Sequence[StreamSpec]:
+        return list(self._specs)
+
+    def _emit(self, name: str, stream: str, payload: Mapping[str, Any]) -> None:
+        ev = Event(t_lsl=self._clock(), utc=utc_iso(), kind="device", name=name, stream=stream, payload=dict(payload))
+        with self._ev_lock:
+            self._events.append(ev)
+
+    def open(self) -> None:
+        if self._runners:
+            return
+        top = self.config
+        try:
+            for cfg in top.boards:
+                kw = {} if self._comports is None else {"comports": self._comports}
+                path, usb_serial = find_port(cfg, **kw)
+                board = BitalinoBoard(
+                    path,
+                    channels=cfg.channel_indices,
+                    rate=top.rate,
+                    reply_timeout_s=top.reply_timeout_s,
+                    command_gap_s=top.command_gap_s,
+                    clock=self._clock,
+                )
+                board.open()
+                try:
+                    info = identify(board, min_major=top.min_firmware_major)
+                    state = board.state()
+                    board.set_battery_threshold(cfg.battery_threshold)
+                except (BoardReplyError, SourceError) as exc:
+                    board.close()
+                    raise SourceError(f"BITalino board {cfg.stream!r}: {exc}") from None
+                serial = cfg.serial or usb_serial or os.path.basename(path)
+                identity = DeviceIdentity(
+                    model=MODEL,
+                    serial=serial,
+                    firmware=info.text,
+                    vendor="PLUX",
+                    simulated=top.simulated,
+                    transport=f"serial:{path}",
+                )
+                n = len(cfg.labels)
+                spec = StreamSpec(
+                    name=cfg.stream,
+                    kind="emg",
+                    channels=cfg.labels,
+                    units=(EMG_UNIT,) * n,
+                    dtype="uint16",
+                    nominal_rate=float(top.rate),
+                    scale=(scale_uv(),) * n,
+                    offset=(offset_uv(),) * n,
+                    raw_units="adc_code",
+                    device=identity,
+                    scale_source=SCALE_SOURCE,
+                )
+                self._emit(
+                    "device.identified",
+                    cfg.stream,
+                    {"model": MODEL, "firmware": info.text, "serial": serial, "path": path, "battery_code": state.battery,
+                     "inputs": dict(cfg.inputs), "simulated": top.simulated},
+                )
+                runner = _BoardRunner(cfg, top, board, spec, self._queue, self._emit, self._clock)
+                self._runners.append(runner)
+                self._specs.append(spec)
+            for r in self._runners:
+                r.board.start(next_seq=0)
+                r.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def read(self, timeout: float) -> Sequence[Chunk]:
+        out: list[Chunk] = []
+        try:
+            out.append(self._queue.get(timeout=timeout))
+        except queue.Empty:
+            return out
+        while True:
+            try:
+                out.append(self._queue.get_nowait())
+            except queue.Empty:
+                return out
+
+    def drain_events(self) -> Sequence[Event]:
+        with self._ev_lock:
+            ev, self._events = self._events, []
+        return ev
+
+    def counters(self) -> Mapping[str, int]:
+        if not self._runners:
+            return dict(self._final_counts)
+        total: dict[str, int] = {}
+        for r in self._runners:
+            per = dict(r.board.decoder.counters())
+            per.update(r.counts)
+            for k, v in per.items():
+                total[f"{r.spec.name}.{k}"] = v
+                total[k] = total.get(k, 0) + v
+        total["samples_lost"] = total.get("samples_lost", 0) + total.get("reconnect_samples_lost", 0)
+        total["gaps"] = total.get("gaps", 0) + total.get("reconnect_gaps", 0)
+        return total
+
+    def close(self) -> None:
+        for r in self._runners:
+            r.stop()
+        if self._runners:
+            self._final_counts = dict(self.counters())
+        for r in self._runners:
+            try:
+                r.board.close()
+            except Exception as exc:  # noqa: BLE001 - closing a gone device
+                self.log.warning("board.close_failed", error=repr(exc))
+        self._runners = []

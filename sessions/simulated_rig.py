@@ -1,0 +1,197 @@
+"""The exam room, simulated: every instrument's wire-level simulator, and the real drivers connected to them.
+
+Each simulator serves its device's end of the real protocol (BITalino and NDI Aurora on pseudo-terminals behind
+udev-like symlinks, the load-cell board on a pty, the scanner writing into an export folder behind a simulated
+USB identity), fed by the signal generators so the ground truth is known. The drivers are exactly those used
+with real hardware; only their configuration points at the simulators and says `simulated=True`.
+The rig also plays the patient: `set_step()` tells every simulator which protocol task is being performed.
+
+The simulators run in a child process (the device side of the wires), so their Python work does not compete
+with the drivers for the recorder's interpreter lock, as real instruments would not.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import tempfile
+import threading
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from acquisition.source import Source
+from drivers.emg.bitalino.config import BitalinoConfig, BoardConfig
+from drivers.emg.bitalino.driver import BitalinoEmgSource
+from drivers.emg.bitalino.simulator import BitalinoSimulator
+from drivers.jaw.aurora.config import AuroraConfig
+from drivers.jaw.aurora.driver import AuroraJawSource
+from drivers.jaw.aurora.simulator import AuroraSimulator
+from drivers.scanner.folder_watch import WatchConfig
+from drivers.scanner.simulator import ScannerSimulator
+from drivers.scanner.source import ScannerConfig, ScannerSource
+from drivers.scanner.usb_identity import UsbExpectation
+from drivers.scanner.usb_sim_backend import SimUsbBackend, SimUsbDevice
+from drivers.stabilometry.cell_board.driver import CellBoardSource
+from drivers.stabilometry.cell_board.simulator import CellBoardSimulator
+from drivers.stabilometry.config import CellBoardConfig
+
+BOARD_A = {"A1": "TA_R", "A2": "TA_L", "A3": "MM_R", "A4": "MM_L"}
+BOARD_B = {"A1": "DA_R", "A2": "DA_L", "A3": "SCM_R", "A4": "SCM_L"}
+INCISAL_OFFSET_MM = (0.0, 15.0, 25.0)
+ICP_HEAD_MM = (0.0, -70.0, 85.0)
+
+
+class _Devices:
+    """The simulators themselves (lives in the child process)."""
+
+    def __init__(self, workdir: Path, seed: int, scanner_folder: Path) -> None:
+        dev = workdir / "dev"
+        dev.mkdir(parents=True, exist_ok=True)
+        self.emg_a = BitalinoSimulator(link=dev / "bitalino_a", inputs=tuple(BOARD_A.values()), seed=seed)
+        self.emg_b = BitalinoSimulator(link=dev / "bitalino_b", inputs=tuple(BOARD_B.values()), seed=seed + 1)
+        self.aurora = AuroraSimulator(link=dev / "aurora", seed=seed, incisal_offset_mm=INCISAL_OFFSET_MM,
+                                      icp_head_mm=ICP_HEAD_MM)
+        self.plate = CellBoardSimulator(link=str(dev / "cellboard"), seed=seed)
+        self.scanner = ScannerSimulator(scanner_folder, seed=seed, subject="SIM", write_mode="part")
+        self.serial = (self.emg_a, self.emg_b, self.aurora, self.plate)
+
+    def start(self) -> None:
+        for sim in self.serial:
+            sim.start()
+
+    def handle(self, cmd: tuple[Any, ...]) -> Any:
+        op = cmd[0]
+        if op == "set_step":
+            for sim in self.serial:
+                sim.set_step(cmd[1], cmd[2])
+            return None
+        if op == "scan":
+            rec = self.scanner.write_capture(cmd[1], cmd[2], fmt=cmd[3])
+            return {"stem": rec.stem, "truth": rec.truth}
+        if op == "photos":
+            return [str(p) for p in self.scanner.write_photos()]
+        raise ValueError(f"unknown rig command {op!r}")
+
+    def close(self) -> None:
+        for sim in self.serial:
+            try:
+                sim.close()
+            except Exception:  # noqa: BLE001 - closing simulators must not hide the visit's outcome
+                pass
+
+
+def _serve(conn: Connection, workdir: str, seed: int, scanner_folder: str) -> None:
+    devices = _Devices(Path(workdir), seed, Path(scanner_folder))
+    devices.start()
+    conn.send(("ready", None))
+    try:
+        while True:
+            try:
+                cmd = conn.recv()
+            except EOFError:
+                break
+            if cmd[0] == "close":
+                break
+            try:
+                conn.send(("ok", devices.handle(cmd)))
+            except Exception as exc:  # noqa: BLE001 - report to the parent, keep serving
+                conn.send(("error", repr(exc)))
+    finally:
+        devices.close()
+        conn.send(("closed", None))
+
+
+class SimulatedRig:
+    """Start with `start()`; `sources()` and `scanner()` give the drivers; `close()` stops everything."""
+
+    def __init__(self, *, workdir: Path | None = None, seed: int = 0, scanner_folder: Path | None = None) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="amuse-rig-") if workdir is None else None
+        self.workdir = Path(self._tmp.name) if self._tmp is not None else Path(workdir)
+        (self.workdir / "dev").mkdir(parents=True, exist_ok=True)
+        self.seed = seed
+        self.scanner_folder = scanner_folder or (self.workdir / "scanner_export")
+        self.scanner_folder.mkdir(parents=True, exist_ok=True)
+        self.usb_device = SimUsbDevice()
+        self._conn: Connection | None = None
+        self._proc: Any = None
+        self._lock = threading.Lock()
+
+    def start(self, timeout: float = 60.0) -> "SimulatedRig":
+        ctx = mp.get_context("spawn")
+        parent, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_serve, args=(child, str(self.workdir), self.seed, str(self.scanner_folder)),
+                                 name="amuse-sim-rig", daemon=True)
+        self._proc.start()
+        self._conn = parent
+        if not parent.poll(timeout):
+            self.close()
+            raise RuntimeError("the simulated instruments did not start")
+        kind, _ = parent.recv()
+        if kind != "ready":
+            raise RuntimeError(f"the simulated instruments failed to start: {kind}")
+        return self
+
+    def _call(self, *cmd: Any, timeout: float = 60.0) -> Any:
+        if self._conn is None:
+            raise RuntimeError("rig not started")
+        with self._lock:
+            self._conn.send(cmd)
+            if not self._conn.poll(timeout):
+                raise RuntimeError(f"simulated instruments did not answer {cmd[0]!r}")
+            kind, value = self._conn.recv()
+        if kind != "ok":
+            raise RuntimeError(f"simulated instruments: {value}")
+        return value
+
+    # -- drivers pointed at the simulators ---------------------------------------------------------
+    def sources(self) -> list[Source]:
+        dev = self.workdir / "dev"
+        emg = BitalinoEmgSource(BitalinoConfig(
+            boards=[BoardConfig(stream="emg_a", path=str(dev / "bitalino_a"), serial="SIM-BIT-A", inputs=BOARD_A),
+                    BoardConfig(stream="emg_b", path=str(dev / "bitalino_b"), serial="SIM-BIT-B", inputs=BOARD_B)],
+            simulated=True,
+        ))
+        jaw = AuroraJawSource(AuroraConfig(path=str(dev / "aurora"), incisal_offset_mm=INCISAL_OFFSET_MM,
+                                           icp_mm=ICP_HEAD_MM, simulated=True), name="aurora")
+        plate = CellBoardSource(CellBoardConfig(port=str(dev / "cellboard")))
+        return [emg, jaw, plate]  # type: ignore[list-item]
+
+    def scanner(self) -> ScannerSource:
+        return ScannerSource(
+            ScannerConfig(watch=WatchConfig(folder=self.scanner_folder, reject_grace_s=2.0),
+                          usb=UsbExpectation(), simulated=True),
+            usb_backend=SimUsbBackend([self.usb_device]),
+        )
+
+    # -- the patient ------------------------------------------------------------------------------------
+    def set_step(self, step: str, duration_s: float) -> None:
+        self._call("set_step", step, duration_s)
+
+    def take_scan(self, condition: str, repetition: int, *, fmt: str = "obj") -> Any:
+        return self._call("scan", condition, repetition, fmt)
+
+    def take_photos(self) -> Any:
+        return self._call("photos")
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.send(("close",))
+                self._conn.poll(10.0)
+            except (OSError, EOFError, BrokenPipeError):
+                pass
+            self._conn = None
+        if self._proc is not None:
+            self._proc.join(timeout=10.0)
+            if self._proc.is_alive():
+                self._proc.kill()
+            self._proc = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> "SimulatedRig":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
