@@ -27,10 +27,27 @@ def configure(*, level: str | None = None, json: bool | None = None) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level_name, logging.INFO)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_StderrLoggerFactory(),
         cache_logger_on_first_use=False,
     )
     _configured = True
+
+
+class _StderrLogger:
+    """Writes each line to whatever `sys.stderr` is *now* (test runners swap it), never raising from a log call."""
+
+    def msg(self, message: str) -> None:
+        try:
+            print(message, file=sys.stderr, flush=True)
+        except (ValueError, OSError):  # stream closed at interpreter shutdown: a log line is not worth a crash
+            pass
+
+    log = debug = info = warn = warning = error = err = critical = exception = fatal = msg
+
+
+class _StderrLoggerFactory:
+    def __call__(self, *args: Any) -> _StderrLogger:
+        return _StderrLogger()
 
 
 def get_logger(name: str, **context: Any) -> Any:

@@ -104,6 +104,11 @@ class LslInletSource:
         self._t_last: float | None = None
         self._next_tc = 0.0
         self._rate = 0.0
+        self._full_info: pylsl.StreamInfo | None = None
+
+    def full_info(self) -> "pylsl.StreamInfo | None":
+        """The stream's full StreamInfo (with desc()), available after `open()`."""
+        return self._full_info
 
     # -- Source --------------------------------------------------------------------------------
     @property
@@ -127,11 +132,20 @@ class LslInletSource:
         fmt = _FORMATS.get(info.channel_format())
         if fmt is None:
             raise SourceError(f"LSL stream {cfg.lsl_name!r}: channel format {info.channel_format()} is not numeric")
-        labels, units = channel_meta(info)
         if cfg.seq_channel is not None and cfg.seq_channel >= info.channel_count():
             raise SourceError(
                 f"LSL stream {cfg.lsl_name!r} has {info.channel_count()} channels; seq_channel {cfg.seq_channel} is out of range"
             )
+        self._inlet = pylsl.StreamInlet(info, max_buflen=cfg.max_buffer_s, recover=True, as_numpy=True)
+        try:
+            self._inlet.open_stream(timeout=cfg.resolve_timeout_s)
+            # a resolved StreamInfo carries no desc(): liblsl sends the full description to an opened inlet only
+            full = self._inlet.info(timeout=cfg.resolve_timeout_s)
+        except Exception as exc:  # noqa: BLE001 - pylsl raises its own TimeoutError/LostError types
+            self._inlet = None
+            raise SourceError(f"LSL stream {cfg.lsl_name!r} found but could not be opened: {exc}") from None
+        self._full_info = full
+        labels, units = channel_meta(full)
         kind: StreamKind = _KIND_BY_TYPE.get(info.type().lower(), "other")  # type: ignore[assignment]
         self._rate = float(info.nominal_srate())
         self._spec = StreamSpec(
@@ -150,11 +164,6 @@ class LslInletSource:
                 transport=f"lsl:{info.name()}",
             ),
         )
-        self._inlet = pylsl.StreamInlet(info, max_buflen=cfg.max_buffer_s, recover=True, as_numpy=True)
-        try:
-            self._inlet.open_stream(timeout=cfg.resolve_timeout_s)
-        except Exception as exc:  # noqa: BLE001 - pylsl raises its own TimeoutError/LostError types
-            raise SourceError(f"LSL stream {cfg.lsl_name!r} found but could not be opened: {exc}") from None
         # one pull takes everything available, up to ~16 MB of samples (several pulls for very wide streams)
         row_bytes = max(1, spec_row_bytes(self._spec))
         self._max_samples = max(64, min(1_000_000, (16 * 1024 * 1024) // row_bytes))

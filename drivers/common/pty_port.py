@@ -103,6 +103,21 @@ class PtyPort:
             return False
         return True
 
+    def fileno(self) -> int:
+        """The master fd (-1 when unplugged)."""
+        return self._master
+
+    def writable(self, timeout: float) -> bool:
+        """True when a write would not block (the driver is draining the line); False if unplugged."""
+        fd = self._master
+        if fd < 0:
+            return False
+        try:
+            _, w, _ = select.select([], [fd], [], timeout)
+        except (OSError, ValueError):
+            return False
+        return bool(w)
+
     def read(self, timeout: float, max_bytes: int = 4096) -> bytes:
         """Bytes the driver sent, waiting at most `timeout` s; b'' on timeout or when unplugged."""
         fd = self._master

@@ -99,12 +99,8 @@ class LslEmgSource:
     def _full_channel_meta(self) -> tuple[list[str] | None, list[str]]:
         """Labels/units from the inlet's full StreamInfo: a resolved StreamInfo carries no desc() (liblsl sends
         the description only to an opened inlet), so the generic inlet's labels may be the ch1.. defaults."""
-        inlet = getattr(self._inner, "_inlet", None)  # no public accessor yet; see report
-        if inlet is None:
-            return None, []
-        try:
-            info = inlet.info(timeout=self.config.resolve_timeout_s)
-        except Exception:  # noqa: BLE001 - pylsl timeout types vary
+        info = self._inner.full_info()
+        if info is None:
             return None, []
         labels, units = channel_meta(info)
         return labels, units

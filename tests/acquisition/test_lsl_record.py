@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -48,6 +49,9 @@ def test_record_30s_zero_loss(tmp_path: Path) -> None:
         assert np.array_equal(seq, np.arange(sent)), "every sample 0..N-1 exactly once"
         assert np.array_equal(counter.astype(np.int64), seq)
         assert g.attrs["samples_missing"] == 0
+        # labels and units come from the stream's desc/channels (XDF convention)
+        assert json.loads(g.attrs["channels"]) == ["counter"] + [f"ch{i}" for i in range(1, 9)]
+        assert json.loads(g.attrs["units"])[1] == "uV"
         names = [n.decode() if isinstance(n, bytes) else n for n in f["events/table"]["name"]]
         assert "lsl.time_correction" in names
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 import os
 import random
-import select
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -315,14 +314,7 @@ class BitalinoSimulator:
 
     # -- emission -------------------------------------------------------------------------------------------
     def _writable(self, timeout: float) -> bool:
-        fd = getattr(self.port, "_master", -1)  # PtyPort has no public fileno(); see report
-        if fd < 0:
-            return False
-        try:
-            _, w, _ = select.select([], [fd], [], timeout)
-        except (OSError, ValueError):
-            return False
-        return bool(w)
+        return self.port.writable(timeout)
 
     def _emit_due(self) -> None:
         with self._lock:
