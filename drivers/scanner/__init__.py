@@ -4,5 +4,5 @@
 (`ingest`, `loaders`, `validate`, `metrics`) into a `capture.ScanCapture`, moves files to `ingested/` or
 `rejected/`, and checks the scanner's USB identity at pre-flight (`usb_identity`; tests use the custom pyusb
 backend in `usb_sim_backend`). `simulator` / `simulate_cli` write simulated captures into a folder.
-See docs/devices-scanner.md.
+See docs/devices.md.
 """

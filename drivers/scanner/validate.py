@@ -1,6 +1,6 @@
 """Checks a parsed face mesh must pass before it is accepted. Each failure is a `ScanRejected(file, problem)`.
 
-Boundary policy (documented in docs/devices-scanner.md): a face scan is accepted when it is
+Boundary policy (documented in docs/devices.md): a face scan is accepted when it is
 - watertight (a closed, hole-filled model), or
 - an open face shell: at most one *rim* loop (the scan's outer edge: forehead, ears, neck; perimeter
   >= `rim_min_perimeter_mm`), at most one *mouth* loop (the open fissure: the loop nearest the stomion when

@@ -2,5 +2,5 @@
 
 All three produce raw cell/force values plus the centre of pressure (COP) in millimetres on the ISPGR axes
 (X mediolateral, positive to the subject's right; Y anteroposterior, positive forward). See
-docs/devices-stabilometry.md.
+docs/devices.md.
 """

@@ -1,7 +1,7 @@
 """BITalino (r)evolution wire format: frame length, CRC4, frame encode/decode, state reply, version string,
 and a streaming `FrameDecoder` that finds frames in arbitrary byte chunks.
 
-Frame layout (PLUX public APIs, see docs/devices-emg.md): a frame of L bytes read as one little-endian integer
+Frame layout (PLUX public APIs, see docs/devices.md): a frame of L bytes read as one little-endian integer
 carries, from the most significant bits down: sequence number (4 bits), CRC4 (4 bits), digital I1 I2 O1 O2
 (4 bits), then the acquired analog channels in acquisition order, 10 bits each for the first four and 6 bits
 for the fifth and sixth, then zero padding. L = ceil((12 + 10 n) / 8) for n <= 4, ceil((52 + 6 (n - 4)) / 8)

@@ -1,6 +1,6 @@
 """Command bytes of BITalino (r)evolution (one byte each; PWM takes one value byte after it).
 
-Bit layouts as documented in PLUX's public APIs (bitalino.py / bitalino.cpp, see docs/devices-emg.md):
+Bit layouts as documented in PLUX's public APIs (bitalino.py / bitalino.cpp, see docs/devices.md):
 
     idle mode
       <threshold 6 bits> 0 0     battery threshold (0..63 -> 3.4..3.8 V)

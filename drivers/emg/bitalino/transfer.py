@@ -4,7 +4,7 @@
 
 Stored as per-channel `scale` (uV per code) and `offset` (uV) of the stream: uV = code * scale + offset.
 One code is 3.19 uV: the rest EMG of the protocol (1.4-1.9 uV RMS) lies below one code, so rest recordings
-from this sensor are quantisation-limited (see docs/devices-emg.md).
+from this sensor are quantisation-limited (see docs/devices.md).
 """
 
 from __future__ import annotations

@@ -1,1 +1,1 @@
-"""Four-load-cell serial board (HX711-class ADCs): codec, driver, simulator. Protocol: docs/devices-stabilometry.md."""
+"""Four-load-cell serial board (HX711-class ADCs): codec, driver, simulator. Protocol: docs/devices.md."""

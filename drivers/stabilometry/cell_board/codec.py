@@ -1,4 +1,4 @@
-"""Wire protocol of the AMUSE-CB4 four-load-cell board (our design; see docs/devices-stabilometry.md).
+"""Wire protocol of the AMUSE-CB4 four-load-cell board (our design; see docs/devices.md).
 
 Device -> host, every message framed:
 

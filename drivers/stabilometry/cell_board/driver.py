@@ -1,4 +1,4 @@
-"""Driver of the AMUSE-CB4 four-load-cell serial board (protocol: codec.py, docs/devices-stabilometry.md).
+"""Driver of the AMUSE-CB4 four-load-cell serial board (protocol: codec.py, docs/devices.md).
 
 Streams:
 - `plate_raw`: int32 raw ADC counts TR BR TL BL at the board rate; StreamSpec scale/offset = the calibration
