@@ -70,6 +70,11 @@ class _Devices:
             return {"stem": rec.stem, "truth": rec.truth}
         if op == "photos":
             return [str(p) for p in self.scanner.write_photos()]
+        if op == "fault":
+            sim = {"emg_a": self.emg_a, "emg_b": self.emg_b, "aurora": self.aurora, "plate": self.plate,
+                   "scanner": self.scanner}[cmd[1]]
+            sim.faults.arm(cmd[2], cmd[3])
+            return None
         raise ValueError(f"unknown rig command {op!r}")
 
     def close(self) -> None:
@@ -172,6 +177,10 @@ class SimulatedRig:
 
     def take_photos(self) -> Any:
         return self._call("photos")
+
+    def arm_fault(self, device: str, fault: str, count: int = 1) -> None:
+        """Arm a fault on one simulated device: emg_a, emg_b, aurora, plate or scanner."""
+        self._call("fault", device, fault, count)
 
     def close(self) -> None:
         if self._conn is not None:
