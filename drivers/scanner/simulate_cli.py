@@ -17,20 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from drivers.common.faults import FaultSwitchboard
+from drivers.common.sim_cli import add_fault_option, arm_all
 from drivers.scanner.simulator import SCANNER_FAULTS, ScannerSimulator
 
 
-def _fault(spec: str) -> tuple[str, int]:
-    name, _, count = spec.partition("=")
-    if name not in SCANNER_FAULTS:
-        raise argparse.ArgumentTypeError(f"unknown fault {name!r}; choose from {', '.join(SCANNER_FAULTS)}")
-    try:
-        n = int(count) if count else 1
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"fault count {count!r} is not an integer") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError("fault count must be >= 1")
-    return name, n
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--subject", default="SIM01", help="pseudonym used in the file names")
     p.add_argument("--write-mode", choices=("slow", "part", "direct"), default="slow")
-    p.add_argument("--fault", action="append", type=_fault, default=[], metavar="NAME[=count]")
+    add_fault_option(p, SCANNER_FAULTS)
     p.add_argument("--no-photos", action="store_true")
     return p
 
@@ -51,8 +41,7 @@ def main_simulate(argv: Sequence[str] | None = None) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     print(str(folder.resolve()), flush=True)
     faults = FaultSwitchboard()
-    for name, n in args.fault:
-        faults.arm(name, n)
+    arm_all(faults, args.fault)
     sim = ScannerSimulator(folder, seed=args.seed, subject=args.subject, write_mode=args.write_mode, faults=faults)
     stop = threading.Event()
 

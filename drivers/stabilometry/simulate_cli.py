@@ -7,25 +7,24 @@ balance board's event device (uinput) / FIFO of event records (fallback). A driv
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import tempfile
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 from drivers.common.faults import FaultSettings, FaultSwitchboard
+from drivers.common.sim_cli import add_fault_option, arm_all, stop_on_signals
 
-FAULTS = ("bad_crc", "truncated", "garbage", "seq_jump", "stall", "unplug", "drift")
+FAULTS = ("bad_crc", "truncated", "garbage", "seq_jump", "stall", "unplug")
 BB_FAULTS = ("truncated", "garbage", "seq_jump", "stall", "unplug")
 
 
 def _parser(kind: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=f"amuse-acq simulate {kind}", description=__doc__)
-    p.add_argument("--fault", action="append", default=[], choices=FAULTS if kind == "cell-board" else BB_FAULTS,
-                   help="fault to inject periodically (repeatable); 'drift' = device clock off by --drift-ppm")
-    p.add_argument("--fault-every", type=float, default=5.0, help="seconds between injections of each fault")
-    p.add_argument("--drift-ppm", type=float, default=100.0)
+    add_fault_option(p, FAULTS if kind == "cell-board" else BB_FAULTS)
+    p.add_argument("--fault-every", type=float, default=0.0, metavar="S",
+                   help="re-arm the listed faults every S seconds (0: once, at start)")
+    p.add_argument("--drift-ppm", type=float, default=0.0, help="device clock error, ppm (100 = 100 ppm fast)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--mass-kg", type=float, default=70.0)
     p.add_argument("--step", default="stab_eyes_open", help="protocol step the simulated subject follows")
@@ -42,12 +41,9 @@ def main_simulate(kind: str, argv: Sequence[str] | None = None) -> int:
         print(f"unknown simulator {kind!r}: choose balance-board or cell-board", file=sys.stderr)
         return 2
     args = _parser(kind).parse_args(list(argv) if argv is not None else None)
-    faults = [f for f in args.fault if f != "drift"]
-    settings = FaultSettings(drift_ppm=args.drift_ppm if "drift" in args.fault else 0.0)
-    board = FaultSwitchboard(settings)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    board = FaultSwitchboard(FaultSettings(drift_ppm=args.drift_ppm))
+    arm_all(board, args.fault)
+    stop = stop_on_signals()
     tmp = tempfile.TemporaryDirectory(prefix="amuse-sim-")
     try:
         if kind == "cell-board":
@@ -64,9 +60,9 @@ def main_simulate(kind: str, argv: Sequence[str] | None = None) -> int:
         sim.set_step(args.step)
         sim.start()
         print(sim.path, flush=True)
-        while not stop.wait(args.fault_every):
-            for f in faults:
-                board.arm(f)  # type: ignore[arg-type]
+        while not stop.wait(args.fault_every if args.fault_every > 0 else 0.5):
+            if args.fault_every > 0:
+                arm_all(board, args.fault)
         sim.stop()
     finally:
         tmp.cleanup()

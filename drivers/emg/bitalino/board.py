@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from acquisition.lslenv import local_clock
 from acquisition.source import SourceError
 from drivers.common.serial_link import SerialLink
-from drivers.emg.bitalino.link import FastSerialLink
+from drivers.common.serial_link import SerialLink
 from drivers.emg.bitalino import commands as cmd
 from drivers.emg.bitalino.codec import (
     STATE_LENGTH,
@@ -52,7 +52,7 @@ class BitalinoBoard:
         self._gap = command_gap_s
         self._clock = clock
         self._sleep = sleep
-        self.link = link or FastSerialLink(path, baudrate=BAUDRATE, clock=clock, sleep=sleep)
+        self.link = link or SerialLink(path, baudrate=BAUDRATE, clock=clock, sleep=sleep)
         self.decoder = FrameDecoder(len(self.channels))
         self.live = False
         self.version_info: VersionInfo | None = None

@@ -9,35 +9,22 @@ the listed faults every S seconds (soak runs). Runs until SIGINT/SIGTERM.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 from typing import get_args
 
 from drivers.common.faults import FaultName, FaultSettings, FaultSwitchboard
+from drivers.common.sim_cli import add_fault_option, arm_all, stop_on_signals
 from drivers.emg.bitalino.simulator import DEFAULT_VERSION, BitalinoSimulator
 
 FAULTS = get_args(FaultName)
 
 
-def _fault(text: str) -> tuple[str, int]:
-    name, _, count = text.partition("=")
-    if name not in FAULTS:
-        raise argparse.ArgumentTypeError(f"unknown fault {name!r}; known: {', '.join(FAULTS)}")
-    try:
-        n = int(count) if count else 1
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"fault count {count!r} is not an integer") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError("fault count must be >= 1")
-    return name, n
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="amuse-acq simulate bitalino", description=__doc__.splitlines()[0])
-    p.add_argument("--fault", action="append", type=_fault, default=[], metavar="NAME[=COUNT]",
-                   help=f"arm a fault ({', '.join(FAULTS)}); repeatable")
+    add_fault_option(p, FAULTS)
     p.add_argument("--fault-every", type=float, default=0.0, metavar="S", help="re-arm the faults every S seconds")
     p.add_argument("--drift-ppm", type=float, default=0.0, help="device clock error, ppm (100 = 100 ppm fast)")
     p.add_argument("--link", default=None, help="symlink to serve the pty behind (default: print the /dev/pts path)")
@@ -57,20 +44,13 @@ def main_simulate(argv: Sequence[str] | None = None) -> int:
     board = FaultSwitchboard(settings)
 
     def arm() -> None:
-        for name, n in args.fault:
-            board.arm(name, n)
+        arm_all(board, args.fault)
 
     arm()
     inputs = [s.strip() or None for s in args.inputs.split(",")]
     sim = BitalinoSimulator(link=args.link, inputs=inputs, seed=args.seed, version=args.version_string, faults=board,
                             record=bool(args.emissions_out))
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    stop = stop_on_signals()
     sim.start()
     print(sim.path, flush=True)
     try:

@@ -6,34 +6,22 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 
 from drivers.common.faults import FaultSettings, FaultSwitchboard
+from drivers.common.sim_cli import add_fault_option, arm_all, stop_on_signals
 from drivers.jaw.aurora.simulator import AuroraSimulator
 
 FAULTS = ("bad_crc", "truncated", "garbage", "seq_jump", "stall", "unplug")
 
 
-def _fault(text: str) -> tuple[str, int]:
-    name, _, count = text.partition("=")
-    if name not in FAULTS:
-        raise argparse.ArgumentTypeError(f"unknown fault {name!r}; choose from {', '.join(FAULTS)}")
-    try:
-        n = int(count) if count else 1
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"fault count must be an integer, got {count!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError("fault count must be >= 1")
-    return name, n
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="amuse-acq simulate aurora", description=__doc__)
     p.add_argument("--link", help="stable symlink to serve (like a udev /dev/serial/by-id path)")
-    p.add_argument("--fault", action="append", type=_fault, default=[], metavar="NAME[=COUNT]", help=f"arm a fault: {', '.join(FAULTS)}")
+    add_fault_option(p, FAULTS)
     p.add_argument("--fault-interval", type=float, default=3.0, help="seconds between two armed faults firing")
     p.add_argument("--drift-ppm", type=float, default=0.0, help="device clock rate error vs the host, ppm")
     p.add_argument("--rate", type=float, default=40.0, help="device frame rate, Hz")
@@ -47,15 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main_simulate(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     board = FaultSwitchboard(FaultSettings(drift_ppm=args.drift_ppm))
-    for name, n in args.fault:
-        board.arm(name, n)
+    arm_all(board, args.fault)
     sim = AuroraSimulator(link=args.link, rate=args.rate, seed=args.seed, faults=board, model=args.model,
                           serial=args.serial, fault_interval_s=args.fault_interval)
     sim.set_step(args.step, 3600.0)
     print(sim.path, flush=True)
-    done = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: done.set())
+    done = stop_on_signals()
     sim.start()
     try:
         while not done.wait(0.5):
