@@ -4,6 +4,9 @@ A source is opened (identity read, clear error if the device is missing or wrong
 thread of the session manager with `read(timeout)`; device-side happenings (CRC failures, gaps, unplug,
 reconnect) are reported as events through `drain_events()`, and counted in `counters()`. A source never
 raises out of `read` for a fault it can recover from: it reports it and goes on.
+
+A source whose streams are already on LSL (an inlet) sets the class attribute `republish = False`, so the
+session does not publish them a second time.
 """
 
 from __future__ import annotations

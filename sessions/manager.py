@@ -202,7 +202,7 @@ class SessionManager:
                                                                   target=lambda: self._read_loop(reader)))
         reader.specs = {s.name: s for s in specs}
         reader.last_progress = self._clock()
-        if self.settings.lsl_outlets:
+        if self.settings.lsl_outlets and getattr(source, "republish", True):
             from acquisition.lsl.outlet import StreamOutletView
 
             for spec in specs:

@@ -47,7 +47,8 @@ class LslInletConfig(BaseModel):
     max_buffer_s: int = Field(default=360, ge=1, description="inlet buffer; generous so a stall loses nothing")
     seq_channel: int | None = Field(default=None, ge=0, description="index of a sample-counter channel, if any")
     time_correction_every_s: float = Field(default=5.0, gt=0)
-    poll_s: float = Field(default=0.1, gt=0, le=1.0, description="pull cadence: fewer, larger chunks cost less CPU")
+    poll_s: float = Field(default=0.25, gt=0, le=0.5,
+                          description="pull cadence: fewer, larger chunks cost less CPU (well inside the 1 s journal bound)")
     simulated: bool = False
 
 
@@ -88,6 +89,9 @@ def spec_row_bytes(spec: StreamSpec) -> int:
 
 class LslInletSource:
     """A `Source` reading one LSL stream. Satisfies `acquisition.source.Source`."""
+
+    #: the stream is already on LSL: the session does not publish it a second time
+    republish = False
 
     def __init__(self, config: LslInletConfig) -> None:
         self.config = config

@@ -25,6 +25,7 @@ from acquisition.visitfile.scan_record import decode_scan
 from acquisition.visitfile.writer import VisitFileWriter
 
 _MAX_RECORDS_PER_PASS = 2000
+_HDF5_FLUSH_BYTES = 4 * 1024 * 1024  # dirty sample bytes in HDF5's chunk cache before a background flush
 
 
 class Compactor:
@@ -77,7 +78,10 @@ class Compactor:
             scan_id, arrays, attrs = decode_scan(payload)
             self.writer.add_scan(scan_id, arrays, attrs)
             moved += 1
-        self.writer.flush()
+        # pending rows go into the datasets every pass (bounded memory). HDF5's own flush compresses every dirty
+        # chunk and rewrites the partly filled ones, so it runs once enough is dirty (keeping the work left for
+        # close small) rather than every pass; nothing reads the partial file while the visit is open.
+        self.writer.flush(hdf5=final or self.writer.unflushed_bytes >= _HDF5_FLUSH_BYTES)
         return moved
 
     def _on_meta(self, rec: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -29,7 +30,13 @@ def seal_file(
     log = get_logger("visitfile", file=str(final))
     if final.exists():
         raise SealError(f"{final} already exists: a visit file is never overwritten")
+    # the file's SHA-256 is computed alongside the verification (hashlib releases the GIL): the file no longer
+    # changes once finished, and the hard link below keeps the same bytes
+    digest_box: list[str] = []
+    hasher = threading.Thread(target=lambda: digest_box.append(sha256_file(partial)), name="seal-sha256")
+    hasher.start()
     report = verify_file(partial, expected=expected, expected_events=expected_events)
+    hasher.join()
     if not report.ok:
         log.error("visitfile.verify_failed", problems=report.problems)
         raise SealError(f"{partial.name} failed verification: " + "; ".join(report.problems))
@@ -45,7 +52,7 @@ def seal_file(
     os.unlink(partial)
     os.chmod(final, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
     fsync_dir(final.parent)
-    digest = sha256_file(final)
+    digest = digest_box[0]
     append_manifest(data_dir, final, digest)
     log.info("visitfile.sealed", sha256=digest, streams=len(report.streams))
     return digest, report

@@ -2,13 +2,12 @@
 
 Streams are appended in raw device units, chunked and compressed, with a chunk cache sized well above the chunk
 size (compressed appends slow down ten-fold otherwise). While appending, the writer keeps a tally per stream:
-sample count, SHA-256 of the data / device_seq / t_lsl bytes in order, and the gaps in the sequence numbers. The
-seal step re-reads the file and checks it against these tallies.
+sample count, block SHA-256 digests of the data / device_seq / t_lsl bytes in order (`digest.py`), and the gaps in
+the sequence numbers. The seal step re-reads the file and checks it against these tallies.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ import numpy as np
 from acquisition.chunk import Chunk
 from acquisition.events import Event
 from acquisition.stream import StreamSpec
+from acquisition.visitfile.digest import BlockDigest, block_rows_for, root_of
 from acquisition.visitfile.schema import EVENT_DTYPE, GAP_DTYPE, GROUPS, OUTCOME_DTYPE, SCHEMA_VERSION
 
 _TARGET_CHUNK_BYTES = 256 * 1024
@@ -35,18 +35,29 @@ class StreamTally:
     last_seq: int | None = None
     gaps: list[tuple[int, int, float, float]] = field(default_factory=list)
     backwards: int = 0
-    h_data: Any = field(default_factory=hashlib.sha256)
-    h_seq: Any = field(default_factory=hashlib.sha256)
-    h_t: Any = field(default_factory=hashlib.sha256)
     last_t: float | None = None
     first_t: float | None = None
+    block_rows: int = 65536
+    row_bytes: int = 1
+    h_data: BlockDigest = field(init=False)
+    h_seq: BlockDigest = field(init=False)
+    h_t: BlockDigest = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.h_data = BlockDigest(self.row_bytes, self.block_rows)
+        self.h_seq = BlockDigest(8, self.block_rows)
+        self.h_t = BlockDigest(8, self.block_rows)
 
     @property
     def missing(self) -> int:
         return int(sum(g[1] for g in self.gaps))
 
+    def block_digests(self) -> dict[str, list[bytes]]:
+        return {"data": self.h_data.digests(), "device_seq": self.h_seq.digests(), "t_lsl": self.h_t.digests()}
+
     def digests(self) -> dict[str, str]:
-        return {"data": self.h_data.hexdigest(), "device_seq": self.h_seq.hexdigest(), "t_lsl": self.h_t.hexdigest()}
+        """Root digest per dataset."""
+        return {k: root_of(v) for k, v in self.block_digests().items()}
 
 
 class _StreamBuffer:
@@ -159,8 +170,10 @@ class VisitFileWriter:
         a["scale_source"] = spec.scale_source
         a["device"] = spec.device.model_dump_json()
         a["spec"] = spec.model_dump_json()
-        self._streams[spec.name] = _StreamBuffer(spec, g, self._compression)
-        self.tallies[spec.name] = StreamTally()
+        buf = _StreamBuffer(spec, g, self._compression)
+        self._streams[spec.name] = buf
+        row_bytes = spec.n_channels * spec.np_dtype.itemsize
+        self.tallies[spec.name] = StreamTally(row_bytes=row_bytes, block_rows=block_rows_for(row_bytes, buf.rows))
 
     def append(self, chunk: Chunk) -> None:
         buf = self._streams.get(chunk.stream)
@@ -273,6 +286,15 @@ class VisitFileWriter:
             g = buf.group
             g.attrs["n_samples"] = tally.n
             g.attrs["sha256"] = json.dumps(tally.digests(), sort_keys=True)
+            blocks = tally.block_digests()
+            nb = len(blocks["data"])
+            table = np.zeros((nb, 3, 32), dtype=np.uint8)
+            for j, ds_name in enumerate(("data", "device_seq", "t_lsl")):
+                if nb:
+                    table[:, j, :] = np.frombuffer(b"".join(blocks[ds_name]), dtype=np.uint8).reshape(nb, 32)
+            dg = g.create_dataset("digests", data=table)
+            dg.attrs["block_rows"] = tally.block_rows
+            dg.attrs["columns"] = json.dumps(["data", "device_seq", "t_lsl"])
             gaps = np.array(tally.gaps, dtype=GAP_DTYPE) if tally.gaps else np.zeros(0, dtype=GAP_DTYPE)
             g.create_dataset("gaps", data=gaps)
             g.attrs["samples_missing"] = tally.missing
