@@ -393,12 +393,17 @@ class SessionManager:
     # -- compactor -------------------------------------------------------------------------------------
     def _compact_loop(self) -> None:
         next_counters = 0.0
+        next_pair = self._clock() + 60.0
         while not self._stop_compactor.wait(self.settings.compaction_interval_s):
             try:
                 now = self._clock()
                 if now >= next_counters:
                     next_counters = now + 5.0
                     self._snapshot_counters()
+                if now >= next_pair:  # (LSL clock, UTC) pairs through the visit, to place it on the calendar
+                    next_pair = now + 60.0
+                    t, utc = self._clock(), utc_iso()
+                    self.event("clock", "clock.pair", payload={"t_lsl": t, "utc": utc})
                 self.compactor.run_once()
             except Exception as exc:  # noqa: BLE001 - the journal still has everything; close rebuilds
                 self._compactor_error = exc
