@@ -74,3 +74,26 @@ def test_sigkill_then_recover(tmp_path: Path) -> None:
 @pytest.mark.parametrize("run_s", [0.3, 1.1, 4.7, 12.0])
 def test_sigkill_then_recover_soak(tmp_path: Path, run_s: float) -> None:
     _kill_and_recover(tmp_path, run_s)
+
+
+def test_recover_completes_a_seal_interrupted_after_the_rename(tmp_path: Path) -> None:
+    """Killed between 'file in place' and 'manifest + journal archive': recover finishes, rewrites nothing."""
+    import shutil
+
+    from acquisition.visitfile.manifest import MANIFEST_NAME, read_manifest
+    from tests.sessions.helpers import open_session, ramp_source
+
+    data = tmp_path / "data"
+    s = open_session(data, subject="INT-001")
+    s.add_source(ramp_source())
+    time.sleep(0.3)
+    sealed = s.close()
+    # put the state back as it was just after the rename
+    shutil.move(str(sealed.journal_archive), str(data / ".open" / "INT-001_D0"))
+    (data / MANIFEST_NAME).write_text("")
+    before = sealed.path.stat().st_mtime_ns
+    assert cli_main(["recover", str(data)]) == 0
+    assert read_manifest(data) == {"INT-001_D0.h5": sealed.sha256}
+    assert sealed.path.stat().st_mtime_ns == before
+    assert not (data / ".open" / "INT-001_D0").exists()
+    assert cli_main(["verify", str(data)]) == 0
