@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -260,7 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, rest = parser.parse_known_args(argv)
     if rest and args.cmd != "simulate":
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    configure(level=args.log_level)
+    # the demo talks to a person: its progress lines, and only warnings from the machinery
+    configure(level=args.log_level or os.environ.get("AMUSE_LOG_LEVEL") or ("WARNING" if args.cmd == "demo" else None))
     from acquisition.source import SourceError
     from acquisition.visitfile.seal import SealError
     from sessions.manager import SessionError
