@@ -31,6 +31,7 @@ from acquisition.visitfile.compactor import Compactor
 from acquisition.visitfile.scan_record import encode_scan
 from acquisition.visitfile.seal import seal_file
 from acquisition.visitfile.verify import VerifyReport
+from sessions.privacy import scrub_names
 from sessions.subject import VisitIdentity
 from sessions.visit_store import VisitStore
 
@@ -83,6 +84,7 @@ class _Reader:
     chunks_rejected: int = 0
     specs: dict[str, StreamSpec] = field(default_factory=dict)
     outlets: dict[str, Any] = field(default_factory=dict)
+    scrub: bool = False  # pseudonymise file/folder names in this source's event payloads
 
 
 ScanEncoder = Callable[[Any], tuple[str, dict[str, Any], dict[str, Any]]]
@@ -269,6 +271,8 @@ class SessionManager:
         for ev in evs:
             if not ev.step and self._step:
                 ev = ev.model_copy(update={"step": self._step})
+            if r.scrub:
+                ev = ev.model_copy(update={"payload": scrub_names(ev.payload)})
             self._journal_event(ev)
 
     def remove_source(self, name: str) -> None:
@@ -301,6 +305,7 @@ class SessionManager:
         reader = _Reader(source=scanner, thread=threading.Thread(name=f"scanner:{scanner.name}", daemon=True,
                                                                    target=lambda: self._scan_loop(reader, poll_s)))
         reader.last_progress = self._clock()
+        reader.scrub = True
         self._scanners[scanner.name] = reader
         self.event("device", "source.started", payload={"source": scanner.name})
         if self._step and isinstance(scanner, StepAware):

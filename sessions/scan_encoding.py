@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from drivers.scanner.capture import ScanCapture
+from sessions.privacy import scrub_names
 
 
 def encode_capture(cap: ScanCapture) -> tuple[str, dict[str, np.ndarray], dict[str, Any]]:
@@ -33,7 +34,8 @@ def encode_capture(cap: ScanCapture) -> tuple[str, dict[str, np.ndarray], dict[s
         "t_lsl": cap.t_lsl,
         "mesh_format": cap.mesh_format,
         "units": "mm",
-        "source_files": [f.model_dump() for f in cap.source_files],
+        # file names may carry the patient's name (vendor export naming): pseudonymised, content hash kept
+        "source_files": scrub_names([f.model_dump() for f in cap.source_files], under_name_key=True),
         "landmarks": cap.landmarks or {},
         "texture_format": cap.texture_format or "",
         "metrics": ({**m.model_dump(), "aperture_mm": m.aperture_mm, "mouth_width_mm": m.mouth_width_mm}

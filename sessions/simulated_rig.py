@@ -66,7 +66,7 @@ class _Devices:
                 sim.set_step(cmd[1], cmd[2])
             return None
         if op == "scan":
-            rec = self.scanner.write_capture(cmd[1], cmd[2], fmt=cmd[3])
+            rec = self.scanner.write_capture(cmd[1], cmd[2], fmt=cmd[3], **cmd[4])
             return {"stem": rec.stem, "truth": rec.truth}
         if op == "photos":
             return [str(p) for p in self.scanner.write_photos()]
@@ -172,8 +172,15 @@ class SimulatedRig:
     def set_step(self, step: str, duration_s: float) -> None:
         self._call("set_step", step, duration_s)
 
-    def take_scan(self, condition: str, repetition: int, *, fmt: str = "obj") -> Any:
-        return self._call("scan", condition, repetition, fmt)
+    def take_scan(self, condition: str, repetition: int, *, fmt: str = "obj", stem: str | None = None,
+                  fault: str | None = None) -> Any:
+        """The simulated scanner writes one capture (optionally under a given file stem, or broken on purpose)."""
+        extra: dict[str, Any] = {}
+        if stem is not None:
+            extra["stem"] = stem
+        if fault is not None:
+            extra["fault"] = fault
+        return self._call("scan", condition, repetition, fmt, extra)
 
     def take_photos(self) -> Any:
         return self._call("photos")
