@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import uuid
-from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -49,13 +48,18 @@ class CounterClock:
     (reconnect, resync): the fit then starts again from the nominal rate.
     """
 
+    _CAP = 4096  # observations kept at most
+
     def __init__(self, nominal_rate: float, *, window_s: float = 30.0, max_ppm: float = 2000.0) -> None:
         if nominal_rate <= 0:
             raise ValueError("CounterClock needs a positive nominal rate")
         self._rate = float(nominal_rate)
         self._window = max(int(window_s * self._rate), 10)
         self._max_dev = max_ppm * 1e-6
-        self._obs: deque[tuple[int, float]] = deque(maxlen=4096)
+        # observations in preallocated arrays [lo:hi) (constant cost per update; compacted when the end is reached)
+        self._seq = np.empty(2 * self._CAP, dtype=np.float64)
+        self._t = np.empty(2 * self._CAP, dtype=np.float64)
+        self._lo = self._hi = 0
         self._period = 1.0 / self._rate
         self._anchor_seq = 0
         self._anchor_t = 0.0
@@ -71,26 +75,36 @@ class CounterClock:
         return self._fitted
 
     def reset(self) -> None:
-        self._obs.clear()
+        self._lo = self._hi = 0
         self._period = 1.0 / self._rate
         self._fitted = False
 
     def update(self, seq_last: int, t_read: float) -> None:
         """Add one observation: sample `seq_last` had fully arrived by host time `t_read`."""
-        obs = self._obs
-        if obs and seq_last <= obs[-1][0]:
+        if self._hi > self._lo and seq_last <= self._seq[self._hi - 1]:
             # counter went backwards or repeated: a restart the driver did not announce
             self.reset()
-        obs.append((int(seq_last), float(t_read)))
-        while len(obs) > 2 and obs[-1][0] - obs[0][0] > self._window:
-            obs.popleft()
-        seq = np.fromiter((o[0] for o in obs), dtype=np.float64, count=len(obs))
-        t = np.fromiter((o[1] for o in obs), dtype=np.float64, count=len(obs))
+        if self._hi == len(self._seq):
+            n = self._hi - self._lo
+            self._seq[:n] = self._seq[self._lo : self._hi]
+            self._t[:n] = self._t[self._lo : self._hi]
+            self._lo, self._hi = 0, n
+        self._seq[self._hi] = float(int(seq_last))
+        self._t[self._hi] = float(t_read)
+        self._hi += 1
+        if self._hi - self._lo > self._CAP:
+            self._lo = self._hi - self._CAP
+        # drop observations older than the window (keep at least two)
+        newest = self._seq[self._hi - 1]
+        while self._hi - self._lo > 2 and newest - self._seq[self._lo] > self._window:
+            self._lo += 1
+        seq = self._seq[self._lo : self._hi]
+        t = self._t[self._lo : self._hi]
         s0 = seq[-1]
         x = seq - s0
         nominal = 1.0 / self._rate
         period = nominal
-        if len(obs) >= 8 and x[0] < -2 * self._rate:  # at least two seconds of counter span
+        if len(seq) >= 8 and x[0] < -2 * self._rate:  # at least two seconds of counter span
             # slope from the lower envelope: minimum residual in each half of the window
             xm = x - x.mean()
             slope = float(np.dot(xm, t - t.mean()) / np.dot(xm, xm))
