@@ -74,7 +74,7 @@ class BitalinoConfig(BaseModel):
     command_gap_s: float = Field(default=0.02, ge=0, description="pause between command bytes")
     stall_s: float = Field(default=0.25, gt=0, description="no bytes for this long in live mode = stall event")
     read_interval_s: float = Field(
-        default=0.01, ge=0, le=0.05,
+        default=0.02, ge=0, le=0.05,
         description="minimum time between two reads of a port: batches frames (CPU) at no cost to the fit",
     )
     restart_after_s: float = Field(default=2.0, gt=0, description="stalled this long: stop/start the board again")
