@@ -1,7 +1,8 @@
 """Driver CPU cost of NDI Aurora tracking at 40 Hz, and timestamp error against the simulator's true frame times.
 
-The simulator runs in a thread of this process; the driver's read loop runs in the main thread, and its CPU is
-measured with time.thread_time() (this thread only), so the simulator's own work is not counted.
+The simulator runs in a thread of this process; the driver's read loop runs in the main thread (CPU measured with
+time.thread_time(), this thread only, so the simulator's own work is not counted) and its TX polling runs in the
+driver's child process (CPU read from /proc/<pid>/stat, start-up included).
     .venv/bin/python bench/aurora_cpu.py --seconds 30 --drift-ppm 100
 """
 
@@ -23,6 +24,12 @@ from drivers.jaw.aurora.driver import TOOL_CHANNELS, AuroraJawSource  # noqa: E4
 from drivers.jaw.aurora.simulator import AuroraSimulator  # noqa: E402
 
 
+def proc_cpu(pid: int | None) -> float:
+    """utime + stime of a process, seconds (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--seconds", type=float, default=30.0)
@@ -38,6 +45,9 @@ def main() -> None:
     src = AuroraJawSource(cfg)
     src.open()
     tools, t_lsl, t_read, xyz = [], [], [], []
+    assert src._poller is not None
+    poll_pid = src._poller._proc.pid
+    p0 = proc_cpu(poll_pid)
     c0, w0 = time.thread_time(), time.monotonic()
     while time.monotonic() - w0 < a.seconds:
         for ch in src.read(a.read_timeout):
@@ -48,6 +58,7 @@ def main() -> None:
             else:
                 xyz.append(ch.data)
     cpu, wall = time.thread_time() - c0, time.monotonic() - w0
+    poll_cpu = proc_cpu(poll_pid) - p0
     counters = dict(src.counters())
     src.close()
     truth = sim.truth_arrays()
@@ -61,7 +72,8 @@ def main() -> None:
     e_read = (tr - t_true)[keep] * 1e3
     pos_err = np.abs(np.concatenate(xyz).astype(np.float64) - truth["xyz"][idx])
     print(f"aurora bench: {wall:.1f} s wall, {len(frames)} frames ({len(frames) / wall:.2f} Hz), drift {a.drift_ppm:+.0f} ppm")
-    print(f"  driver CPU: {cpu:.3f} s -> {cpu / wall * 1e3:.2f} ms CPU per s of tracking ({cpu / max(len(frames), 1) * 1e6:.0f} us per frame)")
+    print(f"  driver CPU, read() thread: {cpu:.3f} s -> {cpu / wall * 1e3:.2f} ms CPU per s of tracking ({cpu / max(len(frames), 1) * 1e6:.0f} us per frame)")
+    print(f"  driver CPU, polling process (pid {poll_pid}): {poll_cpu:.3f} s -> {poll_cpu / wall * 1e3:.2f} ms CPU per s of tracking")
     print(f"  t_lsl - true frame time (after {a.warmup:.0f} s): mean {e_fit.mean():+.2f} ms, |err| p99 {np.percentile(np.abs(e_fit), 99):.2f} ms, max {np.abs(e_fit).max():.2f} ms")
     print(f"  t_read - true frame time: mean {e_read.mean():+.2f} ms, p99 {np.percentile(e_read, 99):.2f} ms, max {e_read.max():.2f} ms")
     print(f"  incisal point |error| vs generator: max {pos_err.max():.4f} mm")

@@ -8,7 +8,12 @@ Streams:
   3 absent from the reply); then frame (the device frame number) and system_status.
 `device_seq` is the device frame number, offset after each re-initialisation so it keeps increasing and the
 outage shows as a gap of the length of the outage. `t_lsl` is the CounterClock fit of frame number -> LSL time,
-`t_read` the host read stamps.
+`t_read` the host read stamps (LSL local_clock, taken in the polling process; an injected `clock` only
+stamps this process's events).
+
+The tracker runs in a child process (`TxPoller`, drivers/jaw/aurora/poller.py) from open() to close(), polling at
+`poll_factor` x the device rate whatever the caller's read() cadence and however busy this process's GIL is;
+read(timeout) waits `timeout` and converts what the child collected.
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ from drivers.jaw.aurora.codec import STATE_CODES, TxReply
 from drivers.jaw.aurora.config import AuroraConfig
 from drivers.jaw.aurora.discovery import find_port
 from drivers.jaw.aurora.geometry import incisal_point
-from drivers.jaw.aurora.tracker import AuroraTracker
+from drivers.jaw.aurora.poller import WIRE_COUNTERS, TxPoller
+from drivers.jaw.aurora.tracker import Note, PollItem, Reinit, Reply
 
 INCISAL_CHANNELS = ("x_lat", "y_vert", "z_ap")
 _TOOL_FIELDS = ("q0", "qx", "qy", "qz", "tx", "ty", "tz", "err", "port_status", "state")
@@ -56,12 +62,12 @@ class AuroraJawSource:
         self._name = name
         self._clock = clock
         self._sleep = sleep
-        self._tracker: AuroraTracker | None = None
+        self._poller: TxPoller | None = None
         self._streams: tuple[StreamSpec, ...] = ()
         self._events: list[Event] = []
         self._counters: dict[str, int] = {
             "frames": 0, "gaps": 0, "samples_lost": 0, "duplicates": 0, "missing_head": 0, "missing_jaw": 0,
-            "unsequenced": 0, "reconnects": 0, "disconnects": 0,
+            "unsequenced": 0, "reconnects": 0, "disconnects": 0, "unread_at_close": 0,
         }
         self._fit = CounterClock(cfg.nominal_rate)
         self._axes = np.asarray(cfg.head_axes, dtype=np.float64)
@@ -71,7 +77,6 @@ class AuroraJawSource:
         self._seq_offset = 0
         self._last_seq: int | None = None
         self._last_t: float | None = None
-        self._gen_seen = 0
         self._head = self._jaw = -1
         self._closed = False
         self._log = get_logger("aurora.source")
@@ -99,20 +104,15 @@ class AuroraJawSource:
 
     def open(self) -> None:
         path = find_port(self.cfg)
-        tracker = AuroraTracker(path, self.cfg, clock=self._clock, sleep=self._sleep)
-        try:
-            info = tracker.open()
-        except SourceError:
-            tracker.link.close()
-            raise
+        poller = TxPoller(path, self.cfg, name=f"{self._name}-poll")
+        info = poller.start()
         try:
             self._check_identity(info.model, info.serial)
             self._head, self._jaw = self._assign_tools(info.tools)
         except SourceError:
-            tracker.close()
+            poller.stop()
             raise
-        self._tracker = tracker
-        self._gen_seen = tracker.link.generation
+        self._poller = poller
         ident = DeviceIdentity(
             model=f"NDI {info.model}",
             serial=info.serial,
@@ -137,38 +137,38 @@ class AuroraJawSource:
             self._event("qc", "icp.unset", detail="no ICP configured: jaw_incisal is relative to the head-frame origin until set_icp()")
 
     def read(self, timeout: float) -> Sequence[Chunk]:
-        tr = self._tracker
-        if tr is None or self._closed:
+        p = self._poller
+        if p is None or self._closed:
             raise SourceError("aurora source read before open() or after close()")
-        replies = tr.poll(self._clock() + max(0.0, timeout))
-        self._take_notes(tr)
-        if tr.link.generation != self._gen_seen and tr.tracking:
-            self._on_reinit(tr)
-        return self._to_chunks(replies)
+        if p.alive:
+            p.wait(max(0.0, timeout))
+            items = p.take()
+        else:
+            items = p.take()
+            if not items:
+                raise SourceError(f"aurora source {self._name}: the TX polling process is not running "
+                                  f"(exit code {p.exitcode})")
+        return self._process(items)
 
     def drain_events(self) -> Sequence[Event]:
-        if self._tracker is not None:
-            self._take_notes(self._tracker)
         out, self._events = self._events, []
         return out
 
     def counters(self) -> Mapping[str, int]:
         c = dict(self._counters)
-        tr = self._tracker
-        if tr is not None:
-            c.update(tr.counters)
-            r = tr.reader
-            c.update(crc_errors=r.crc_errors, malformed_replies=r.malformed, overflows=r.overflow,
-                     garbage_bytes=r.garbage_bytes, resyncs=r.resyncs)
+        c.update(self._poller.counters if self._poller is not None else dict.fromkeys(WIRE_COUNTERS, 0))
+        c["duplicates"] += c["duplicates_dropped"]  # repeats dropped in the polling process + any seen here
         return c
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        if self._tracker is not None:
-            self._tracker.close()
-            self._take_notes(self._tracker)
+        p = self._poller
+        if p is not None:
+            if not p.stop():
+                self._event("device", "poller.killed", detail="the TX polling process did not end within 3 s (no TSTOP sent)")
+            self._discard(p.take())
             self._event("device", "device.closed")
 
     # -- internals -------------------------------------------------------------------------------
@@ -176,12 +176,45 @@ class AuroraJawSource:
         stream = "jaw_tools" if kind == "device" else ""
         self._events.append(Event(t_lsl=self._clock(), utc=utc_iso(), kind=kind, name=name, stream=stream, payload=payload))  # type: ignore[arg-type]
 
-    def _take_notes(self, tr: AuroraTracker) -> None:
-        notes, tr.notes = tr.notes, []
-        for name, payload in notes:
-            if name == "link.disconnected":
-                self._counters["disconnects"] += 1
-            self._event("device", name, **payload)
+    def _note(self, name: str, payload: Mapping[str, Any]) -> None:
+        if name == "link.disconnected":
+            self._counters["disconnects"] += 1
+        self._event("device", name, **payload)
+
+    def _process(self, items: Sequence[PollItem]) -> list[Chunk]:
+        """Items in the order the poller produced them: replies are converted with the state of their device
+        session, a Reinit closes the batch before it."""
+        chunks: list[Chunk] = []
+        batch: list[tuple[TxReply, float]] = []
+        for it in items:
+            if isinstance(it, Reply):
+                batch.append((it.reply, it.t_read))
+            elif isinstance(it, Note):
+                self._note(it.name, it.payload)
+            elif isinstance(it, Reinit):
+                chunks += self._to_chunks(batch)
+                batch = []
+                self._on_reinit(it)
+        chunks += self._to_chunks(batch)
+        return chunks
+
+    def _discard(self, items: Sequence[PollItem]) -> None:
+        """At close: notes become events; frames polled after the last read() are counted, not kept silently."""
+        last = self._last_frame
+        new: set[int] = set()
+        for it in items:
+            if isinstance(it, Note):
+                self._note(it.name, it.payload)
+            elif isinstance(it, Reinit):
+                last = None
+            elif isinstance(it, Reply):
+                f = it.reply.frame
+                if f is not None and (last is None or f > last):
+                    new.add(f)
+        if new:
+            self._counters["unread_at_close"] += len(new)
+            self._event("device", "frame.unread_at_close", samples=len(new),
+                        detail="frames polled after the last read() before close(): not recorded")
 
     def _check_identity(self, model: str, serial: str) -> None:
         want_m, want_s = self.cfg.expected_model, self.cfg.expected_serial
@@ -202,14 +235,13 @@ class AuroraJawSource:
             raise SourceError(f"NDI tracker: need 2 enabled tools (head reference + mandible), found {len(handles)}")
         return handles[0], handles[1]
 
-    def _on_reinit(self, tr: AuroraTracker) -> None:
-        self._gen_seen = tr.link.generation
+    def _on_reinit(self, r: Reinit) -> None:
         self._counters["reconnects"] += 1
         self._fit.reset()
         self._last_frame = None  # next frame re-anchors the sequence (see _to_chunks)
         if self.cfg.head_tool_serial is not None:
             try:
-                self._head, self._jaw = self._assign_tools(tr.info.tools)
+                self._head, self._jaw = self._assign_tools(r.info.tools)
             except SourceError as exc:
                 self._event("device", "device.tools_changed", detail=str(exc))
 

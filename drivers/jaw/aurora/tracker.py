@@ -2,9 +2,13 @@
 
 `AuroraTracker` owns the reconnecting `SerialLink` and the `ReplyReader`. Commands during initialisation are
 request/reply with a timeout; tracking is a non-blocking loop (send TX, collect whatever arrived, decode, send the
-next TX at `poll_factor` x the device rate) so no frame is lost at 40 Hz. After an unplug the link reopens the
-configured path by itself and the tracker re-runs the whole init sequence. Everything that goes wrong is queued
-as a (name, payload) note for the source's events and counted.
+next TX at `poll_factor` x the device rate) so no frame is lost at 40 Hz. The tracker lives in a child process
+(`drivers/jaw/aurora/poller.py`): TX returns only the device's latest frame, so a poll that comes more than one
+frame period late loses a frame, and the loop must neither wait for the session's read() cadence nor for the
+recorder's GIL. After an unplug the
+link reopens the configured path by itself and the tracker re-runs the whole init sequence. Everything the loop
+produces goes out, in order, through `emit`: `Reply` (decoded TX reply + host read time), `Note` (something went
+wrong or changed; counted too) and `Reinit` (the device was re-initialised: replies after it are a new session).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from acquisition.lslenv import local_clock
 from acquisition.log import get_logger
@@ -36,6 +40,24 @@ class DeviceInfo:
     firmware: str = "unknown"
     api_revision: str = "unknown"
     tools: dict[int, ToolInfo] = field(default_factory=dict)
+
+
+class Reply(NamedTuple):
+    reply: TxReply
+    t_read: float
+
+
+class Note(NamedTuple):
+    name: str
+    payload: dict[str, Any]
+
+
+class Reinit(NamedTuple):
+    info: DeviceInfo
+    generation: int
+
+
+PollItem = Reply | Note | Reinit
 
 
 def parse_ver0(text: str) -> tuple[str, str]:
@@ -62,6 +84,7 @@ class AuroraTracker:
         *,
         clock: Callable[[], float] = local_clock,
         sleep: Callable[[float], None] = time.sleep,
+        emit: Callable[[PollItem], None] | None = None,
     ) -> None:
         self.path = path
         self.cfg = cfg
@@ -72,8 +95,11 @@ class AuroraTracker:
         self.info = DeviceInfo()
         self.handles: list[int] = []
         self.tracking = False
-        self.notes: list[tuple[str, dict[str, Any]]] = []
-        self.counters = {"tx_sent": 0, "reply_timeouts": 0, "device_errors": 0, "decode_errors": 0, "reinits": 0, "reinit_failures": 0}
+        self.pending: list[PollItem] = []
+        #: where the tracking loop's output goes, in order (the polling process sends it down its pipe)
+        self.emit: Callable[[PollItem], None] = emit if emit is not None else self.pending.append
+        self.counters = {"tx_sent": 0, "reply_timeouts": 0, "device_errors": 0, "decode_errors": 0, "reinits": 0, "reinit_failures": 0,
+                         "late_replies": 0}
         self._awaiting = False
         self._sent_at = 0.0
         self._next_poll = 0.0
@@ -86,7 +112,7 @@ class AuroraTracker:
         return 1.0 / (self.cfg.nominal_rate * self.cfg.poll_factor)
 
     def note(self, name: str, **payload: Any) -> None:
-        self.notes.append((name, payload))
+        self.emit(Note(name, payload))
 
     # -- request/reply ---------------------------------------------------------------------------
     def _collect(self, deadline: float) -> str:
@@ -193,9 +219,9 @@ class AuroraTracker:
         self.link.close()
 
     # -- tracking loop ---------------------------------------------------------------------------
-    def poll(self, deadline: float) -> list[tuple[TxReply, float]]:
-        """Poll TX until `deadline`; return decoded replies with their host read times."""
-        out: list[tuple[TxReply, float]] = []
+    def poll(self, deadline: float, stop: Callable[[], bool] | None = None) -> int:
+        """Poll TX until `deadline` (or until `stop()` is true); emit what comes in. Returns the replies decoded."""
+        out = 0
         while True:
             now = self._clock()
             for kind, detail in self.link.take_transitions():
@@ -205,7 +231,7 @@ class AuroraTracker:
             if self.link.connected and self.link.generation != self._gen_ready and now >= self._next_reinit:
                 self._reinit()
                 now = self._clock()
-            if now >= deadline:
+            if now >= deadline or (stop is not None and stop()):
                 return out
             if not self.link.connected or not self.tracking:
                 self.link.read(min(deadline - now, 0.05))  # retries the reopen while the device is gone
@@ -228,6 +254,9 @@ class AuroraTracker:
             lines_before = self.reader.lines
             replies = self.reader.feed(data)
             if self.reader.lines != lines_before:
+                if self._awaiting and t_read - self._sent_at > 0.5 / self.cfg.nominal_rate:
+                    # the device took over half a frame period to answer: a frame may be lost on its side
+                    self.counters["late_replies"] += 1
                 self._awaiting = False  # the reply ended (a CR arrived), good or bad: poll again on schedule
             for text in replies:
                 self._awaiting = False
@@ -237,7 +266,8 @@ class AuroraTracker:
                     self.note("device.error_reply", code=code, message=describe_error(code))
                     continue
                 try:
-                    out.append((parse_tx(text), t_read))
+                    self.emit(Reply(parse_tx(text), t_read))
+                    out += 1
                 except ReplyFormatError as exc:
                     self.counters["decode_errors"] += 1
                     self.note("reply.decode_failed", detail=str(exc)[:200])
@@ -255,3 +285,4 @@ class AuroraTracker:
             return
         self.counters["reinits"] += 1
         self.note("device.reinitialised", took_s=round(self._clock() - t0, 3), generation=self.link.generation)
+        self.emit(Reinit(self.info, self.link.generation))
