@@ -6,7 +6,7 @@ USB identity), fed by the signal generators so the ground truth is known. The dr
 with real hardware; only their configuration points at the simulators and says `simulated=True`.
 The rig also plays the patient: `set_step()` tells every simulator which protocol task is being performed.
 
-The simulators run in a child process (the device side of the wires), so their Python work does not compete
+The simulators run in child processes (the device side of the wires), so their Python work does not compete
 with the drivers for the recorder's interpreter lock, as real instruments would not.
 """
 
@@ -41,19 +41,33 @@ INCISAL_OFFSET_MM = (0.0, 15.0, 25.0)
 ICP_HEAD_MM = (0.0, -70.0, 85.0)
 
 
-class _Devices:
-    """The simulators themselves (lives in the child process)."""
+#: the simulators are split over two child processes: the Aurora answers polls within a frame period, so it
+#: gets an interpreter of its own rather than sharing one with two 1 kHz BITalino boards
+GROUPS = ("main", "aurora")
+_DEVICE_GROUP = {"emg_a": "main", "emg_b": "main", "plate": "main", "scanner": "main", "aurora": "aurora"}
 
-    def __init__(self, workdir: Path, seed: int, scanner_folder: Path) -> None:
+
+class _Devices:
+    """The simulators of one group (lives in a child process)."""
+
+    def __init__(self, group: str, workdir: Path, seed: int, scanner_folder: Path) -> None:
         dev = workdir / "dev"
         dev.mkdir(parents=True, exist_ok=True)
-        self.emg_a = BitalinoSimulator(link=dev / "bitalino_a", inputs=tuple(BOARD_A.values()), seed=seed)
-        self.emg_b = BitalinoSimulator(link=dev / "bitalino_b", inputs=tuple(BOARD_B.values()), seed=seed + 1)
-        self.aurora = AuroraSimulator(link=dev / "aurora", seed=seed, incisal_offset_mm=INCISAL_OFFSET_MM,
-                                      icp_head_mm=ICP_HEAD_MM)
-        self.plate = CellBoardSimulator(link=str(dev / "cellboard"), seed=seed)
-        self.scanner = ScannerSimulator(scanner_folder, seed=seed, subject="SIM", write_mode="part")
-        self.serial = (self.emg_a, self.emg_b, self.aurora, self.plate)
+        self.by_name: dict[str, Any] = {}
+        self.scanner: ScannerSimulator | None = None
+        if group == "aurora":
+            self.by_name["aurora"] = AuroraSimulator(link=dev / "aurora", seed=seed,
+                                                     incisal_offset_mm=INCISAL_OFFSET_MM, icp_head_mm=ICP_HEAD_MM)
+        else:
+            self.by_name["emg_a"] = BitalinoSimulator(link=dev / "bitalino_a", inputs=tuple(BOARD_A.values()),
+                                                      seed=seed)
+            self.by_name["emg_b"] = BitalinoSimulator(link=dev / "bitalino_b", inputs=tuple(BOARD_B.values()),
+                                                      seed=seed + 1)
+            self.by_name["plate"] = CellBoardSimulator(link=str(dev / "cellboard"), seed=seed)
+            self.scanner = ScannerSimulator(scanner_folder, seed=seed, subject="SIM", write_mode="part")
+        self.serial = tuple(self.by_name.values())
+        if self.scanner is not None:
+            self.by_name["scanner"] = self.scanner
 
     def start(self) -> None:
         for sim in self.serial:
@@ -65,15 +79,17 @@ class _Devices:
             for sim in self.serial:
                 sim.set_step(cmd[1], cmd[2])
             return None
+        if op in ("scan", "photos") and self.scanner is None:
+            raise ValueError("no scanner in this group")
         if op == "scan":
+            assert self.scanner is not None
             rec = self.scanner.write_capture(cmd[1], cmd[2], fmt=cmd[3], **cmd[4])
             return {"stem": rec.stem, "truth": rec.truth}
         if op == "photos":
+            assert self.scanner is not None
             return [str(p) for p in self.scanner.write_photos()]
         if op == "fault":
-            sim = {"emg_a": self.emg_a, "emg_b": self.emg_b, "aurora": self.aurora, "plate": self.plate,
-                   "scanner": self.scanner}[cmd[1]]
-            sim.faults.arm(cmd[2], cmd[3])
+            self.by_name[cmd[1]].faults.arm(cmd[2], cmd[3])
             return None
         raise ValueError(f"unknown rig command {op!r}")
 
@@ -85,8 +101,8 @@ class _Devices:
                 pass
 
 
-def _serve(conn: Connection, workdir: str, seed: int, scanner_folder: str) -> None:
-    devices = _Devices(Path(workdir), seed, Path(scanner_folder))
+def _serve(conn: Connection, group: str, workdir: str, seed: int, scanner_folder: str) -> None:
+    devices = _Devices(group, Path(workdir), seed, Path(scanner_folder))
     devices.start()
     conn.send(("ready", None))
     try:
@@ -117,33 +133,38 @@ class SimulatedRig:
         self.scanner_folder = scanner_folder or (self.workdir / "scanner_export")
         self.scanner_folder.mkdir(parents=True, exist_ok=True)
         self.usb_device = SimUsbDevice()
-        self._conn: Connection | None = None
-        self._proc: Any = None
+        self._conns: dict[str, Connection] = {}
+        self._procs: dict[str, Any] = {}
         self._lock = threading.Lock()
 
     def start(self, timeout: float = 60.0) -> "SimulatedRig":
         ctx = mp.get_context("spawn")
-        parent, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve, args=(child, str(self.workdir), self.seed, str(self.scanner_folder)),
-                                 name="amuse-sim-rig", daemon=True)
-        self._proc.start()
-        self._conn = parent
-        if not parent.poll(timeout):
-            self.close()
-            raise RuntimeError("the simulated instruments did not start")
-        kind, _ = parent.recv()
-        if kind != "ready":
-            raise RuntimeError(f"the simulated instruments failed to start: {kind}")
+        for group in GROUPS:
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=_serve, args=(child, group, str(self.workdir), self.seed,
+                                                    str(self.scanner_folder)),
+                               name=f"amuse-sim-{group}", daemon=True)
+            proc.start()
+            self._conns[group], self._procs[group] = parent, proc
+        for group, conn in self._conns.items():
+            if not conn.poll(timeout):
+                self.close()
+                raise RuntimeError(f"the simulated instruments ({group}) did not start")
+            kind, _ = conn.recv()
+            if kind != "ready":
+                self.close()
+                raise RuntimeError(f"the simulated instruments ({group}) failed to start: {kind}")
         return self
 
-    def _call(self, *cmd: Any, timeout: float = 60.0) -> Any:
-        if self._conn is None:
+    def _call(self, group: str, *cmd: Any, timeout: float = 60.0) -> Any:
+        conn = self._conns.get(group)
+        if conn is None:
             raise RuntimeError("rig not started")
         with self._lock:
-            self._conn.send(cmd)
-            if not self._conn.poll(timeout):
+            conn.send(cmd)
+            if not conn.poll(timeout):
                 raise RuntimeError(f"simulated instruments did not answer {cmd[0]!r}")
-            kind, value = self._conn.recv()
+            kind, value = conn.recv()
         if kind != "ok":
             raise RuntimeError(f"simulated instruments: {value}")
         return value
@@ -170,7 +191,8 @@ class SimulatedRig:
 
     # -- the patient ------------------------------------------------------------------------------------
     def set_step(self, step: str, duration_s: float) -> None:
-        self._call("set_step", step, duration_s)
+        for group in GROUPS:
+            self._call(group, "set_step", step, duration_s)
 
     def take_scan(self, condition: str, repetition: int, *, fmt: str = "obj", stem: str | None = None,
                   fault: str | None = None) -> Any:
@@ -180,28 +202,32 @@ class SimulatedRig:
             extra["stem"] = stem
         if fault is not None:
             extra["fault"] = fault
-        return self._call("scan", condition, repetition, fmt, extra)
+        return self._call("main", "scan", condition, repetition, fmt, extra)
 
     def take_photos(self) -> Any:
-        return self._call("photos")
+        return self._call("main", "photos")
 
     def arm_fault(self, device: str, fault: str, count: int = 1) -> None:
         """Arm a fault on one simulated device: emg_a, emg_b, aurora, plate or scanner."""
-        self._call("fault", device, fault, count)
+        self._call(_DEVICE_GROUP[device], "fault", device, fault, count)
 
     def close(self) -> None:
-        if self._conn is not None:
+        for conn in self._conns.values():
             try:
-                self._conn.send(("close",))
-                self._conn.poll(10.0)
+                conn.send(("close",))
             except (OSError, EOFError, BrokenPipeError):
                 pass
-            self._conn = None
-        if self._proc is not None:
-            self._proc.join(timeout=10.0)
-            if self._proc.is_alive():
-                self._proc.kill()
-            self._proc = None
+        for conn in self._conns.values():
+            try:
+                conn.poll(10.0)
+            except (OSError, EOFError):
+                pass
+        self._conns = {}
+        for proc in self._procs.values():
+            proc.join(timeout=10.0)
+            if proc.is_alive():
+                proc.kill()
+        self._procs = {}
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
