@@ -7,7 +7,6 @@ never a traceback. The CLI composes everything (sessions, drivers, acquisition),
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
@@ -82,7 +81,7 @@ def cmd_record(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     for src in sources:
-        session.add_source(_Opened(src))
+        session.add_source(src, opened=True)
     print(f"recording {', '.join(args.lsl)} into visit {ident.key}; Ctrl-C to stop", flush=True)
     stop.wait(args.duration if args.duration else None)
     print("stopping: sealing the visit file", flush=True)
@@ -92,39 +91,6 @@ def cmd_record(args: argparse.Namespace) -> int:
     for name, q in sealed.qc["streams"].items():
         print(f"  {name}: received {q['received']}, missing {q['missing_by_seq']}, gaps {q['gaps']}")
     return 0
-
-
-class _Opened:
-    """Wraps a source that is already open so `add_source` does not open it twice."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-
-    def __getattr__(self, item: str) -> Any:
-        return getattr(self._inner, item)
-
-    @property
-    def name(self) -> str:
-        return self._inner.name
-
-    @property
-    def streams(self) -> Any:
-        return self._inner.streams
-
-    def open(self) -> None:
-        return None
-
-    def read(self, timeout: float) -> Any:
-        return self._inner.read(timeout)
-
-    def drain_events(self) -> Any:
-        return self._inner.drain_events()
-
-    def counters(self) -> Any:
-        return self._inner.counters()
-
-    def close(self) -> None:
-        self._inner.close()
 
 
 # -- inspect / verify / recover ----------------------------------------------------------------------------
@@ -286,10 +252,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("amuse-acq: interrupted", file=sys.stderr)
         return 130
-
-
-def _json(obj: Any) -> str:
-    return json.dumps(obj, indent=1, default=str)
 
 
 if __name__ == "__main__":

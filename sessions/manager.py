@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -25,7 +24,7 @@ from acquisition.events import Event, EventKind
 from acquisition.journal import Journal, encode_chunk, encode_event, encode_json
 from acquisition.lslenv import local_clock
 from acquisition.log import get_logger
-from acquisition.source import Source, SourceError, StepAware
+from acquisition.source import Source, StepAware
 from acquisition.stream import StreamSpec
 from acquisition.visitfile.compactor import Compactor
 from acquisition.visitfile.scan_record import encode_scan
@@ -180,15 +179,17 @@ class SessionManager:
             self._events.append(encode_event(ev))
 
     # -- sources ---------------------------------------------------------------------------------
-    def add_source(self, source: Source) -> list[StreamSpec]:
+    def add_source(self, source: Source, *, opened: bool = False) -> list[StreamSpec]:
         """Open `source` (SourceError propagates: a missing device is the caller's decision), declare its
-        streams, publish them on LSL and start its reader thread."""
+        streams, publish them on LSL and start its reader thread. `opened=True`: the caller already opened it
+        (e.g. to check every LSL stream resolves before claiming the visit)."""
         self._require(SessionState.recording)
         if not isinstance(source, Source):
             raise SessionError(f"{source!r} does not satisfy the Source contract")
         if source.name in self._readers:
             raise SessionError(f"source {source.name!r} is already recording")
-        source.open()
+        if not opened:
+            source.open()
         specs = list(source.streams)
         if self.settings.production and any(s.device.simulated for s in specs):
             source.close()
@@ -363,8 +364,8 @@ class SessionManager:
             if isinstance(r.source, StepAware):
                 try:
                     r.source.set_step("idle", 0.0)
-                except Exception:  # noqa: BLE001
-                    pass
+                except Exception as exc:  # noqa: BLE001 - a simulated patient, never worth stopping a visit
+                    self._log.warning("source.set_step_failed", source=r.source.name, error=repr(exc))
         self._step = ""
 
     def marker(self, name: str, **payload: Any) -> None:
@@ -480,12 +481,3 @@ def finalize(store: VisitStore, key: str, compactor: Compactor) -> SealedVisit:
     qc = compactor.qc_summary()
     archive = store.archive(key)
     return SealedVisit(path=store.final_path(key), sha256=digest, report=report, qc=qc, journal_archive=archive)
-
-
-def wait_until(pred: Callable[[], bool], timeout: float, *, sleep: Callable[[float], None] = time.sleep) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        sleep(0.01)
-    return pred()

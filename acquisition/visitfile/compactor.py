@@ -14,7 +14,6 @@ The compactor owns the `VisitFileWriter` and is the only thread touching the HDF
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -150,7 +149,3 @@ class Compactor:
     def abort(self) -> None:
         if self.writer is not None:
             self.writer.abort()
-
-
-def config_json(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, default=str)

@@ -95,6 +95,7 @@ def verify_file(path: Path, *, expected: Mapping[str, StreamTally] | None = None
         tasks: list[Task] = []
         weights: list[int] = []
         stored_tables: dict[str, np.ndarray] = {}
+        block_rows: dict[str, int] = {}
         stored_roots = {name: json.loads(streams[name].attrs.get("sha256", "{}")) for name in streams}
         pending: dict[str, bool] = {}
         sizes: dict[str, int] = {}
@@ -137,6 +138,7 @@ def verify_file(path: Path, *, expected: Mapping[str, StreamTally] | None = None
                         tasks.append((name, i, rows))
                         weights.append(min(rows, n - i * rows) * row_bytes)
                     stored_tables[name] = g["digests"][:]
+                    block_rows[name] = rows
             pending[name] = ok
             sizes[name] = n
         if "events" in f and "table" in f["events"]:
@@ -158,8 +160,7 @@ def verify_file(path: Path, *, expected: Mapping[str, StreamTally] | None = None
         for j, ds in enumerate(STREAM_DATASETS):
             bad = [i for i in range(table.shape[0]) if bytes(table[i, j]) != blocks[ds][i]]
             if bad:
-                rows = int(tasks[[t[0] for t in tasks].index(name)][2])
-                problems.append(f"/streams/{name}/{ds}: rows from {bad[0] * rows} (block(s) {bad[:5]}) do not match "
+                problems.append(f"/streams/{name}/{ds}: rows from {bad[0] * block_rows[name]} (block(s) {bad[:5]}) do not match "
                                 "their recorded digest")
                 ok = False
             if stored_roots[name].get(ds) != root_of(blocks[ds]):

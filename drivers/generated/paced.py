@@ -80,7 +80,7 @@ class PacedSource:
         return {"samples": self._k}
 
     def close(self) -> None:
-        self._t0 = self._t0
+        """Nothing to release: no transport."""
 
 
 class RampGenerator:

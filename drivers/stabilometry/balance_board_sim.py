@@ -32,6 +32,7 @@ from typing import Literal
 import numpy as np
 from evdev import ecodes
 
+from drivers.common.sim_thread import ThreadedSimulator
 from drivers.common.faults import FaultSwitchboard
 from drivers.stabilometry.config import PlateGeometry
 from drivers.stabilometry.evdev_reader import CELL_CODES
@@ -144,7 +145,9 @@ class _UInput:
         self.unplug()
 
 
-class BalanceBoardSimulator:
+class BalanceBoardSimulator(ThreadedSimulator):
+    _thread_name = "wbb-sim"
+
     def __init__(self, *, transport: Literal["auto", "uinput", "fifo"] = "auto", fifo_path: str | None = None,
                  seed: int = 0, mass_kg: float = 70.0, geometry: PlateGeometry | None = None,
                  mean_interval_s: float = 0.010, jitter_s: float = 0.004, gen_rate: float = 1000.0,
@@ -192,29 +195,11 @@ class BalanceBoardSimulator:
         with self._lock:
             self._pending_step = (step, duration_s)
 
-    def start(self) -> "BalanceBoardSimulator":
-        self._thread = threading.Thread(target=self._run, name="wbb-sim", daemon=True)
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        """Same as `stop()` (idempotent)."""
-        self.stop()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
+    def _release(self) -> None:
         self._tx.close()
         if self._tmpdir is not None:
             self._tmpdir.cleanup()
             self._tmpdir = None
-
-    def __enter__(self) -> "BalanceBoardSimulator":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def truth(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(t monotonic (n,), true COP (n, 2) mm, true cells (n, 4) kg) of every generator sample so far."""

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from acquisition.lslenv import pylsl
+from drivers.common.sim_thread import ThreadedSimulator
 from drivers.stabilometry.cop import FORCE_CHANNELS, forces_from_cop
 
 DEFAULT_UNITS = ("N", "N", "N", "N.m", "N.m", "N.m")
@@ -35,7 +36,9 @@ def make_info(name: str, *, rate: float, source_id: str, units: Sequence[str] = 
     return info
 
 
-class LslPlateSimulator:
+class LslPlateSimulator(ThreadedSimulator):
+    _thread_name = "fp6-sim"
+
     def __init__(self, name: str = "SimForcePlate", *, rate: float = 100.0, h_mm: float = 40.0, seed: int = 0,
                  mass_kg: float = 70.0, units: Sequence[str] = DEFAULT_UNITS, gravity: float = 9.80665,
                  chunk: int = 5) -> None:
@@ -58,20 +61,7 @@ class LslPlateSimulator:
         with self._lock:
             self._pending = (step, duration_s)
 
-    def start(self) -> "LslPlateSimulator":
-        self._thread = threading.Thread(target=self._run, name="fp6-sim", daemon=True)
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        """Same as `stop()` (idempotent)."""
-        self.stop()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
-            self._thread = None
+    def _release(self) -> None:
         self.outlet = None  # type: ignore[assignment]  # drops the outlet: the stream disappears
 
     def truth(self) -> tuple[np.ndarray, np.ndarray]:

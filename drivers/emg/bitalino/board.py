@@ -8,7 +8,6 @@ from collections.abc import Callable, Sequence
 from acquisition.lslenv import local_clock
 from acquisition.source import SourceError
 from drivers.common.serial_link import SerialLink
-from drivers.common.serial_link import SerialLink
 from drivers.emg.bitalino import commands as cmd
 from drivers.emg.bitalino.codec import (
     STATE_LENGTH,

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from acquisition.clock import local_clock
-from drivers.common.faults import FaultSettings, FaultSwitchboard
+from drivers.common.faults import FaultSwitchboard
 from drivers.common.pty_port import PtyPort
 from drivers.jaw.aurora import commands as cmds
 from drivers.jaw.aurora.crc import crc_hex

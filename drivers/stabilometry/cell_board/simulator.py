@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from drivers.common.sim_thread import ThreadedSimulator
 from drivers.common.faults import FaultSwitchboard
 from drivers.common.pty_port import PtyPort
 from drivers.stabilometry.cell_board.codec import encode_reply, encode_sample
@@ -29,7 +30,9 @@ FACTORY_OFFSETS = (8123, -5210, 3011, 12000)
 FACTORY_KG_PER_COUNT = (1 / 86000.0, 1 / 85250.0, 1 / 86710.0, 1 / 85900.0)
 
 
-class CellBoardSimulator:
+class CellBoardSimulator(ThreadedSimulator):
+    _thread_name = "cb4-sim"
+
     def __init__(self, *, link: str | None = None, seed: int = 0, mass_kg: float = 70.0,
                  geometry: PlateGeometry | None = None, serial: str = "SIM-CB4-000123",
                  faults: FaultSwitchboard | None = None, noise_counts: float = 1.0, keep_truth: bool = False,
@@ -85,26 +88,8 @@ class CellBoardSimulator:
         """True emission time (monotonic = LSL clock) of samples `index` of the current run (drift included)."""
         return self._t_start + np.asarray(index, dtype=np.float64) * self._period()
 
-    def start(self) -> "CellBoardSimulator":
-        self._thread = threading.Thread(target=self._run, name="cb4-sim", daemon=True)
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        """Same as `stop()` (idempotent)."""
-        self.stop()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
+    def _release(self) -> None:
         self.port.close()
-
-    def __enter__(self) -> "CellBoardSimulator":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- device ---------------------------------------------------------------------------------------
     def _period(self) -> float:
