@@ -1,30 +1,61 @@
 """Journal -> HDF5, incrementally: the background compactor of an open visit, and the rebuild of a crashed one.
 
-The journal of a visit has these logs:
-- `meta`: JSON records `{"type": "visit", "attrs": {...}}` (root attributes, first), `{"type": "stream",
-  "spec": {...}}` (before that stream's first chunk), `{"type": "calibration", "records": [...]}`,
-  `{"type": "counters", "sources": {...}}` (source QC counters, periodically), `{"type": "outcomes", "rows": [...]}`,
-  `{"type": "close", "closed_utc": ...}`.
+The journal of a visit has these logs (records typed in `acquisition.journal.records`):
+- `meta`: the `MetaRecord` union: `visit` (root attributes, first), `stream` (before that stream's first
+  chunk), `calibration`, `counters` (source QC counters, periodically), `outcomes`, `close`, `recovered`.
+- `meta-copy`: a second copy of the visit and calibration records.
 - `events`: `Event` records.
-- `streams/<name>`: `Chunk` records.
+- `streams/<name>`: a copy of the stream's description, then `Chunk` records.
 - `scans`: scan records (`scan_record`).
+
+No single record is a point of failure: the visit record, the calibration and every stream description exist
+twice in two files, and a stream whose two descriptions are both lost keeps its intact samples under a
+placeholder description. Every record that cannot be used is counted (`JournalLedger`) and every loss is in
+the `journal_damage` entry of the QC, which then fails.
 
 The compactor owns the `VisitFileWriter` and is the only thread touching the HDF5 file.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
-from acquisition.journal import LogCursor, decode_chunk, decode_event, decode_json
+from pydantic import ValidationError
+
+from acquisition.chunk import Chunk
+from acquisition.events import Event
+from acquisition.journal import JournalFormatError, LogCursor, decode_chunk, decode_event
+from acquisition.journal.records import (
+    CalibrationRecord,
+    CloseRecord,
+    CountersRecord,
+    OutcomesRecord,
+    RecoveredRecord,
+    META_COPY_LOG,
+    StreamRecord,
+    VisitRecord,
+    decode_meta,
+    is_copy_payload,
+)
 from acquisition.log import get_logger
-from acquisition.stream import StreamSpec
+from acquisition.stream import DeviceIdentity, StreamSpec
+from acquisition.visitfile.journal_ledger import JournalLedger
 from acquisition.visitfile.scan_record import decode_scan
 from acquisition.visitfile.writer import VisitFileWriter
 
 _MAX_RECORDS_PER_PASS = 2000
 _HDF5_FLUSH_BYTES = 4 * 1024 * 1024  # dirty sample bytes in HDF5's chunk cache before a background flush
+
+
+#: name of the event `recover` adds (its time is the recovery's, not the recording's)
+RECOVERED_EVENT = "visit.recovered"
+
+
+class JournalUnusable(RuntimeError):
+    """The journal holds no readable visit record (neither in `meta` nor its copy in `events`): there is no
+    visit to build. Nothing was written."""
 
 
 class Compactor:
@@ -36,45 +67,59 @@ class Compactor:
         self._writer_options = writer_options or {}
         self.writer: VisitFileWriter | None = None
         self._meta = LogCursor(self.journal_dir / "meta")
+        self._meta_copy = LogCursor(self.journal_dir / META_COPY_LOG)
         self._events = LogCursor(self.journal_dir / "events")
         self._scans = LogCursor(self.journal_dir / "scans")
         self._streams: dict[str, LogCursor] = {}
         self._pending_meta: list[dict[str, Any]] = []
+        self._pending_events: list[Event] = []
+        self._placeholders: set[str] = set()
         self.visit_attrs: dict[str, Any] = {}
         self.calibration: list[dict[str, Any]] = []
         self.counters: dict[str, Any] = {}
         self.outcomes: list[list[Any]] = []
         self.closed_utc: str | None = None
+        self.recoveries: list[str] = []  # utc of each `recovered` record
+        self.last_event_utc: str | None = None  # the newest event's UTC (a recovered file's `closed_utc`)
         self.specs: dict[str, StreamSpec] = {}
         self.damage: dict[str, int] = {}
+        self.ledger = JournalLedger(str(self.journal_dir))
         self._log = get_logger("compactor", journal=str(self.journal_dir))
 
     # -- one pass ------------------------------------------------------------------------------
     def run_once(self, *, final: bool = False) -> int:
-        """Move every new record (all of them if `final`) into the file. Returns the number of records moved."""
-        moved = 0
-        for payload in self._meta.read_new(final=final):
-            self._on_meta(decode_json(payload))  # type: ignore[arg-type]
-            moved += 1
+        """Move every new record (all of them if `final`) into the file. Returns the number of records moved.
+        With `final`, raises `JournalUnusable` (before creating any file) if no visit record can be read."""
+        moved = self.load_visit(final=final)
         if self.writer is None:
-            if final:
-                raise RuntimeError(f"journal {self.journal_dir} has no visit record: nothing to build")
-            return moved
+            if not self.visit_attrs:
+                if final:
+                    raise JournalUnusable(self.unusable_reason())
+                return moved
+            self.writer = VisitFileWriter(self.partial, self.visit_attrs, **self._writer_options)
+            for spec in self.specs.values():
+                self.writer.add_stream(spec)
+        if final:
+            self._discover_streams()
         while True:
             n = 0
-            for name, cursor in self._streams.items():
+            for name, cursor in list(self._streams.items()):
                 recs = cursor.read_new(final=final, max_records=_MAX_RECORDS_PER_PASS)
                 for payload in recs:
-                    self.writer.append(decode_chunk(payload))
+                    self._take_stream_payload(name, payload)
                 n += len(recs)
             moved += n
             if not final or n == 0:
                 break
-        evs = [decode_event(p) for p in self._events.read_new(final=final)]
-        self.writer.add_events(evs)
-        moved += len(evs)
+        moved += self._read_events(final)
+        self.writer.add_events(self._pending_events)
+        self._pending_events = []
         for payload in self._scans.read_new(final=final):
-            scan_id, arrays, attrs = decode_scan(payload)
+            try:
+                scan_id, arrays, attrs = decode_scan(payload)
+            except JournalFormatError as exc:
+                self.ledger.reject("scans", str(exc))
+                continue
             self.writer.add_scan(scan_id, arrays, attrs)
             moved += 1
         # pending rows go into the datasets every pass (bounded memory). HDF5's own flush compresses every dirty
@@ -83,38 +128,161 @@ class Compactor:
         self.writer.flush(hdf5=final or self.writer.unflushed_bytes >= _HDF5_FLUSH_BYTES)
         return moved
 
-    def _on_meta(self, rec: dict[str, Any]) -> None:
-        kind = rec.get("type")
-        if kind == "visit":
-            if self.writer is None:
-                self.visit_attrs = dict(rec["attrs"])
-                self.writer = VisitFileWriter(self.partial, self.visit_attrs, **self._writer_options)
-        elif kind == "stream":
-            spec = StreamSpec.model_validate(rec["spec"])
-            self.specs[spec.name] = spec
-            if self.writer is None:
-                raise RuntimeError("stream declared before the visit record")
-            self.writer.add_stream(spec)
-            self._streams.setdefault(spec.name, LogCursor(self.journal_dir / "streams" / spec.name))
-        elif kind == "calibration":
-            self.calibration.extend(rec.get("records", []))
-        elif kind == "counters":
-            self.counters = dict(rec.get("sources", {}))
-        elif kind == "outcomes":
-            self.outcomes = list(rec.get("rows", []))
-        elif kind == "close":
-            self.closed_utc = rec.get("closed_utc")
+    def load_visit(self, *, final: bool = False) -> int:
+        """Read the new records of `meta` and `meta-copy` (the copy stands in for a damaged visit or
+        calibration record). Creates no file: `recover` calls it to learn whose visit a journal holds before
+        touching anything. Returns the number of records read; `visit_attrs` stays empty without a visit record."""
+        moved = 0
+        for log, cursor in (("meta", self._meta), (META_COPY_LOG, self._meta_copy)):
+            for payload in cursor.read_new(final=final):
+                self._take_meta(payload, log)
+                moved += 1
+        return moved
 
+    def _read_events(self, final: bool) -> int:
+        n = 0
+        for payload in self._events.read_new(final=final):
+            n += 1
+            try:
+                ev = decode_event(payload)
+            except JournalFormatError as exc:
+                self.ledger.reject("events", str(exc).splitlines()[0])
+                continue
+            self._pending_events.append(ev)
+            # fixed-width ISO 'Z' strings sort as times; a recovery's own event is not part of the recording
+            if ev.name != RECOVERED_EVENT and (self.last_event_utc is None or ev.utc > self.last_event_utc):
+                self.last_event_utc = ev.utc
+        return n
+
+    def _take_meta(self, payload: bytes, log: str) -> None:
+        try:
+            rec = decode_meta(payload)
+        except JournalFormatError as exc:
+            self.ledger.reject(log, str(exc))
+            return
+        if isinstance(rec, VisitRecord):
+            self.ledger.found("visit", log)
+            attrs = rec.attrs.model_dump(exclude_none=True)
+            if not self.visit_attrs:
+                self.visit_attrs = attrs
+                self.ledger.calibration_expected = rec.calibration_records
+            elif attrs != self.visit_attrs:
+                self.ledger.reject(log, "a second visit record differs from the first; the first is kept")
+        elif isinstance(rec, StreamRecord):
+            self._declare(rec.spec, log)
+        elif isinstance(rec, CalibrationRecord):
+            self.ledger.found("calibration", log)
+            self.calibration.extend(r for r in rec.records if r not in self.calibration)  # a copy adds nothing
+        elif isinstance(rec, CountersRecord):
+            self.counters = dict(rec.sources)
+        elif isinstance(rec, OutcomesRecord):
+            self.outcomes = [list(r) for r in rec.rows]
+        elif isinstance(rec, CloseRecord):
+            self.closed_utc = rec.closed_utc
+        elif isinstance(rec, RecoveredRecord):
+            self.recoveries.append(rec.utc)
+
+    # -- streams -------------------------------------------------------------------------------
+    def _declare(self, spec: StreamSpec, log: str) -> None:
+        self.ledger.found("stream", log, spec.name)
+        known = self.specs.get(spec.name)
+        if known is not None:
+            if known != spec:
+                self.ledger.reject(log, f"stream {spec.name!r} described again differently; the first is kept")
+            return
+        self.specs[spec.name] = spec
+        if self.writer is not None:
+            self.writer.add_stream(spec)
+        self._streams.setdefault(spec.name, LogCursor(self.journal_dir / "streams" / spec.name))
+
+    def _discover_streams(self) -> None:
+        """Stream logs whose description in `meta` was lost: their own head (or chunks) describe them."""
+        root = self.journal_dir / "streams"
+        try:
+            names = sorted(os.listdir(root))
+        except FileNotFoundError:
+            return
+        for name in names:
+            if name not in self._streams and (root / name).is_dir():
+                self._streams[name] = LogCursor(root / name)
+
+    def _take_stream_payload(self, name: str, payload: bytes) -> None:
+        assert self.writer is not None
+        log = f"streams/{name}"
+        if is_copy_payload(payload):
+            self._take_meta(payload, log)
+            return
+        try:
+            chunk = decode_chunk(payload)
+        except JournalFormatError as exc:
+            self.ledger.reject(log, str(exc))
+            return
+        if chunk.stream != name:
+            self.ledger.reject(log, f"chunk of stream {chunk.stream!r} in this log", stream=name, samples=chunk.n)
+            return
+        if name not in self.specs and not self._declare_placeholder(chunk, log):
+            return
+        if name in self._placeholders:
+            self.ledger.placeholder(name, chunk.n)
+        try:
+            self.writer.append(chunk)
+        except ValueError as exc:
+            self.ledger.reject(log, str(exc), stream=name, samples=chunk.n)
+
+    def _declare_placeholder(self, chunk: Chunk, log: str) -> bool:
+        """Both descriptions of this stream are lost: keep its intact samples under a description that says so."""
+        c = chunk.data.shape[1]
+        try:
+            spec = StreamSpec(
+                name=chunk.stream, kind="other", channels=tuple(f"ch{i}" for i in range(c)), units=("unknown",) * c,
+                dtype=chunk.data.dtype.name, nominal_rate=0.0,  # type: ignore[arg-type]
+                device=DeviceIdentity(model="unknown (description lost)", serial="unknown"),
+                scale_source="placeholder: the stream's description was lost in the journal",
+            )
+        except ValidationError as exc:
+            self.ledger.reject(log, f"no description and none can be made: {exc.errors()[0]['msg']}",
+                               stream=chunk.stream, samples=chunk.n)
+            return False
+        self._placeholders.add(spec.name)
+        self.specs[spec.name] = spec
+        assert self.writer is not None
+        self.writer.add_stream(spec)
+        return True
+
+    def unusable_reason(self) -> str:
+        """Why no visit can be built from this journal (what was read in meta, events and stream logs)."""
+        logs = [p.name for p in sorted((self.journal_dir / "streams").glob("*")) if p.is_dir()]
+        return (f"journal {self.journal_dir} has no readable visit record (meta: {self._meta.records_read} "
+                f"record(s), {self._meta.bytes_skipped} damaged byte(s); {META_COPY_LOG}: "
+                f"{self._meta_copy.records_read} record(s), {self._meta_copy.bytes_skipped} damaged byte(s); "
+                f"stream logs: {logs or 'none'})")
+
+    # -- reports -------------------------------------------------------------------------------
     def damage_report(self) -> dict[str, int]:
         """Bytes skipped over damaged journal records, per log (0 everywhere on a healthy journal)."""
-        out = {"meta": self._meta.bytes_skipped, "events": self._events.bytes_skipped,
-               "scans": self._scans.bytes_skipped}
+        out = {"meta": self._meta.bytes_skipped, META_COPY_LOG: self._meta_copy.bytes_skipped,
+               "events": self._events.bytes_skipped, "scans": self._scans.bytes_skipped}
         out.update({f"streams/{k}": c.bytes_skipped for k, c in self._streams.items()})
         return out
 
+    def journal_damage(self) -> dict[str, Any]:
+        """The `journal_damage` QC entry: `ok`, damaged bytes per log, lost, repaired and rejected records."""
+        cursors = {"meta": self._meta, META_COPY_LOG: self._meta_copy, "events": self._events, "scans": self._scans,
+                   **{f"streams/{k}": c for k, c in self._streams.items()}}
+        return self.ledger.report(self.damage_report(), {k: len(c.damage) for k, c in cursors.items()})
+
     def qc_summary(self) -> dict[str, Any]:
-        """Expected vs received samples and gaps per stream, source counters, journal damage."""
+        """Expected vs received samples and gaps per stream, source counters, journal damage.
+
+        `expected_by_seq` / `expected_by_time` only see the span between a stream's first and last samples, so
+        a stream that dies before the close looks complete; `expected_by_window` counts `nominal_rate x` the
+        time the visit recorded the stream (its `source.started` to its `source.stopped`, see
+        `recording_window`), and `missing_by_window` what the file lacks of it (a dead tail or head shows
+        there). `stalls` and `gap_rate_warnings` count the session's delivery alerts for the stream."""
+        from acquisition.visitfile.recording_window import StreamWindow, journal_windows
+
         assert self.writer is not None
+        windows = journal_windows(self.journal_dir)
         streams: dict[str, Any] = {}
         for name, tally in self.writer.tallies.items():
             spec = self.specs[name]
@@ -122,7 +290,15 @@ class Compactor:
             expected_time = 0
             if spec.nominal_rate > 0 and tally.first_t is not None and tally.last_t is not None:
                 expected_time = int(round((tally.last_t - tally.first_t) * spec.nominal_rate)) + 1
+            win = windows.get(name, StreamWindow(end="unknown"))
+            expected_window = int(round(win.seconds * spec.nominal_rate)) if spec.nominal_rate > 0 else 0
             streams[name] = {
+                "expected_by_window": expected_window,
+                "missing_by_window": max(0, expected_window - tally.n) if spec.nominal_rate > 0 else 0,
+                "window_s": round(win.seconds, 3),
+                "window_end": win.end,
+                "stalls": win.stalls,
+                "gap_rate_warnings": win.gap_rate_warnings,
                 "received": tally.n,
                 "expected_by_seq": expected_seq,
                 "missing_by_seq": tally.missing,
@@ -132,7 +308,8 @@ class Compactor:
                 "duration_s": (tally.last_t - tally.first_t) if tally.n > 1 else 0.0,  # type: ignore[operator]
                 "nominal_rate": spec.nominal_rate,
             }
-        return {"streams": streams, "sources": self.counters, "journal_damage_bytes": self.damage_report()}
+        return {"streams": streams, "sources": self.counters, "journal_damage_bytes": self.damage_report(),
+                "journal_damage": self.journal_damage()}
 
     def finish(self, closing_attrs: dict[str, Any]) -> None:
         assert self.writer is not None
@@ -140,6 +317,8 @@ class Compactor:
         self.writer.write_outcomes([tuple(r) for r in self.outcomes])  # type: ignore[misc]
         self.writer.write_qc(self.qc_summary())
         attrs = dict(closing_attrs)
+        if self.recoveries:
+            attrs.setdefault("recovered_utc", self.recoveries[-1])
         # a file records whether ANY simulated source fed it, whatever the visit was opened as
         attrs["simulated"] = bool(self.visit_attrs.get("simulated")) or any(
             s.device.simulated for s in self.specs.values()

@@ -3,7 +3,8 @@
 A stream's `data`, `device_seq` and `t_lsl` are hashed in blocks of `block_rows` rows (the same row ranges for
 the three), so the file can be checked in parallel and piece by piece. The root digest of a dataset is
 SHA-256 of the concatenated 32-byte block digests. Bytes are the rows in order, C order, little-endian, in the
-dataset's dtype, exactly as stored.
+dataset's dtype, exactly as stored. These roots are the leaves of the file's content digest tree
+(`content_digest.py`) for the stream samples, which the tree never re-reads.
 """
 
 from __future__ import annotations

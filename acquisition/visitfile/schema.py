@@ -1,11 +1,15 @@
-"""Schema v1 of the visit file. `docs/file-format.md` is the human description of the same thing."""
+"""Schema v2 of the visit file. `docs/file-format.md` is the human description of the same thing.
+
+v2 (over v1): the content digest tree (root attributes `content_sha256` and `content_digests`) covers every dataset
+and attribute, so a file checks itself; `MANIFEST.content` lists the roots beside `MANIFEST.sha256`.
+"""
 
 from __future__ import annotations
 
 import h5py
 import numpy as np
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: groups every visit file has, even when empty
 GROUPS = ("streams", "events", "scans", "calibration", "outcomes", "qc")
@@ -24,6 +28,8 @@ ROOT_ATTRS = (
     "simulated",
     "config",
     "boot_id",
+    "content_sha256",
+    "content_digests",
 )
 
 #: the states a sealed file can be in

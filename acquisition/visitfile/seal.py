@@ -3,6 +3,7 @@ make read-only, list its SHA-256 in the manifest."""
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import threading
@@ -17,6 +18,18 @@ from acquisition.visitfile.writer import StreamTally
 
 class SealError(RuntimeError):
     """The file could not be sealed; the journal still holds the visit and nothing was overwritten."""
+
+
+#: mode of a sealed visit file
+READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+
+
+def seal_os_error(exc: OSError, final: Path) -> str:
+    """One line for an OS error while sealing `final`; a full disk says 'no space' first."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"no space left on device while sealing {final.name} ({exc.strerror or exc}); free space, then run "
+                f"`amuse-acq recover {final.parent}`: the journal still holds the visit")
+    return f"sealing {final.name} failed: {exc}; the journal still holds the visit"
 
 
 def seal_file(
@@ -40,19 +53,26 @@ def seal_file(
     if not report.ok:
         log.error("visitfile.verify_failed", problems=report.problems)
         raise SealError(f"{partial.name} failed verification: " + "; ".join(report.problems))
-    fd = os.open(partial, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.link(partial, final)  # fails if `final` exists: never overwrite
-    except FileExistsError:
-        raise SealError(f"{final} already exists: a visit file is never overwritten") from None
-    os.unlink(partial)
-    os.chmod(final, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-    fsync_dir(final.parent)
     digest = digest_box[0]
-    append_manifest(data_dir, final, digest)
+    # Order, so that a kill at any point leaves a state `recover` finishes: read-only BEFORE the link (the
+    # sealed name is never writable), link (never overwrites), drop the partial name, then the manifest line.
+    # A kill after the link leaves `final` (0444) and maybe a second link `partial`, which recover unlinks.
+    try:
+        os.chmod(partial, READ_ONLY)
+        fd = os.open(partial, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(partial, final)  # fails if `final` exists: never overwrite
+        except FileExistsError:
+            raise SealError(f"{final} already exists: a visit file is never overwritten") from None
+        fsync_dir(final.parent)
+        os.unlink(partial)
+        fsync_dir(partial.parent)
+        append_manifest(data_dir, final, digest, content_root=report.content_root)
+    except OSError as exc:
+        raise SealError(seal_os_error(exc, final)) from exc
     log.info("visitfile.sealed", sha256=digest, streams=len(report.streams))
     return digest, report

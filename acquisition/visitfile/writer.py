@@ -20,6 +20,7 @@ import numpy as np
 from acquisition.chunk import Chunk
 from acquisition.events import Event
 from acquisition.stream import StreamSpec
+from acquisition.visitfile.content_digest import digest_tree
 from acquisition.visitfile.digest import BlockDigest, block_rows_for, root_of
 from acquisition.visitfile.schema import EVENT_DTYPE, GAP_DTYPE, GROUPS, OUTCOME_DTYPE, SCHEMA_VERSION
 
@@ -279,7 +280,8 @@ class VisitFileWriter:
 
     # -- finish ----------------------------------------------------------------------------------
     def finish(self, closing_attrs: Mapping[str, Any]) -> None:
-        """Flush, write per-stream tallies (counts, hashes, gaps) and closing attributes, close the file."""
+        """Flush, write per-stream tallies (counts, hashes, gaps) and closing attributes, then the content digest
+        tree over all of it (`content_digest.py`), close the file."""
         self.flush()
         for name, buf in self._streams.items():
             tally = self.tallies[name]
@@ -301,6 +303,12 @@ class VisitFileWriter:
         self._f.attrs["n_events"] = self.n_events
         for k, v in closing_attrs.items():
             self._f.attrs[k] = v if not isinstance(v, (dict, list)) else json.dumps(v, sort_keys=True, default=str)
+        # last: the digest tree over everything written above (stream samples by their block digests)
+        tree = digest_tree(self._f)
+        if tree.root is None:
+            raise RuntimeError(f"{self.path.name}: content digest tree cannot be computed: {'; '.join(tree.problems)}")
+        self._f.attrs["content_digests"] = tree.nodes_json()
+        self._f.attrs["content_sha256"] = tree.root
         self._f.close()
 
     def abort(self) -> None:

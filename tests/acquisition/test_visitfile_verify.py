@@ -1,4 +1,5 @@
-"""The visit file is checked block by block against its digests, in one or two processes; tampering is found."""
+"""The visit file is checked block by block against its digests, in one or two processes; tampering is found;
+the content digest tree is canonical (independent of attribute order and read slabs) and listed at seal."""
 
 from __future__ import annotations
 
@@ -14,9 +15,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import acquisition.visitfile.content_digest as content_mod
 import acquisition.visitfile.verify as verify_mod
+from acquisition.visitfile.content_digest import compare_trees, digest_tree
 from acquisition.visitfile.digest import BlockDigest, root_of
-from acquisition.visitfile.manifest import check_manifest
+from acquisition.visitfile.manifest import (CONTENT_MANIFEST_NAME, MANIFEST_NAME, append_manifest, check_manifest,
+                                            sha256_file)
+from acquisition.visitfile.schema import EVENT_DTYPE
 from acquisition.visitfile.verify import verify_file
 from tests.sessions.helpers import open_session, ramp_source
 
@@ -88,3 +93,58 @@ def test_verify_reports_a_missing_file_and_garbage(tmp_path: Path) -> None:
     p.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
     rep = verify_file(p)
     assert not rep.ok and "not a readable HDF5 file" in rep.problems[0]
+
+
+# -- the content digest tree ---------------------------------------------------------------------------------
+def _small_file(path: Path, attr_order: list[str]) -> Path:
+    values = {"a": "x", "b": np.int64(3), "c": 1.5, "d": True, "e": np.arange(3, dtype=np.float32)}
+    with h5py.File(path, "w") as f:
+        for k in attr_order:
+            f.attrs[k] = values[k]
+        g = f.create_group("g")
+        g.create_dataset("v", data=np.arange(5000, dtype=np.int64).reshape(1000, 5), chunks=(100, 5),
+                         compression="gzip")
+        t = g.create_dataset("t", shape=(50,), dtype=EVENT_DTYPE)
+        t[:] = np.array([(float(i), "u", "marker", f"n{i}", "", "s", "{}") for i in range(50)], dtype=EVENT_DTYPE)
+    return path
+
+
+def test_the_tree_depends_on_content_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    a = _small_file(tmp_path / "a.h5", ["a", "b", "c", "d", "e"])
+    b = _small_file(tmp_path / "b.h5", ["e", "d", "c", "b", "a"])
+    with h5py.File(a) as fa, h5py.File(b) as fb:
+        ta, tb = digest_tree(fa), digest_tree(fb)
+        monkeypatch.setattr(content_mod, "_SLAB_BYTES", 64)  # read in slabs of 1-2 rows: same digests
+        tc = digest_tree(fa)
+    assert ta.root is not None and ta.root == tb.root == tc.root
+    assert ta.nodes == tb.nodes == tc.nodes
+    assert set(ta.nodes) == {"/", "/g", "/g/v", "/g/t"} and ta.n_attrs == 5
+
+
+def test_the_tree_sees_a_changed_value_type(tmp_path: Path) -> None:
+    a = _small_file(tmp_path / "a.h5", ["a", "b", "c", "d", "e"])
+    with h5py.File(a) as f:
+        before = digest_tree(f)
+    with h5py.File(a, "r+") as f:
+        f.attrs["b"] = np.int32(3)  # same number, other type
+    with h5py.File(a) as f:
+        after = digest_tree(f)
+    assert after.root != before.root
+    assert compare_trees(before.nodes, after) == ["/: attributes differ from the recorded digest tree"]
+
+
+def test_a_sealed_visit_records_its_content_root_in_both_places(sealed: Path) -> None:
+    rep = verify_file(sealed)
+    assert rep.ok and rep.content_root is not None
+    with h5py.File(sealed) as f:
+        assert f.attrs["content_sha256"] == rep.content_root
+    lines = (sealed.parent / CONTENT_MANIFEST_NAME).read_text().splitlines()
+    assert lines == [f"{rep.content_root}  {sealed.name}"]
+
+
+def test_listing_a_file_again_writes_no_second_line(sealed: Path) -> None:
+    data_dir = sealed.parent
+    before = {m: (data_dir / m).read_text() for m in (MANIFEST_NAME, CONTENT_MANIFEST_NAME)}
+    append_manifest(data_dir, sealed, sha256_file(sealed))  # as `recover` does to finish an interrupted seal
+    assert {m: (data_dir / m).read_text() for m in before} == before
+    assert check_manifest(data_dir) == []

@@ -1,0 +1,167 @@
+"""Typed journal metadata: every record of the `meta` log is one model of the `MetaRecord` union.
+
+Why a union with a `type` tag: the writer (session manager, recover) and the reader (compactor) agree on one
+schema, and a record that is not one of these (unknown `type`, missing field, wrong type) is rejected by name
+and counted, never silently ignored.
+
+Why copies outside `meta`: a flipped bit in one record must not lose intact samples. The records needed to
+rebuild a visit are written twice, in two different files:
+- the visit record (and the calibration in force) in `meta` AND in `meta-copy` (a log written only at open);
+- each stream's description in `meta` AND as the first record of that stream's own log `streams/<name>`.
+A copy inside a log of chunks is told apart from them by `COPY_MAGIC` (a chunk starts with `b"AC"`), see
+`is_copy_payload`. `journal_visit` and `journal_stream` are the only writers of this layout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from acquisition.journal.errors import JournalFormatError
+from acquisition.journal.writer import Journal
+from acquisition.stream import StreamSpec
+
+#: prefix of a meta record copied into a log of chunks (`streams/<name>`), then the record's JSON
+COPY_MAGIC = b"AM\x01"
+#: the log holding the second copy of the visit and calibration records
+META_COPY_LOG = "meta-copy"
+
+# NaN / Infinity are kept as the tokens Python's json reads back: the journal must not alter a value
+_CONFIG = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
+
+
+class VisitAttrs(BaseModel):
+    """Root attributes of the visit file, as known when the visit opens. Other scalar attributes are allowed
+    (they go to the file's root as they are)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow", ser_json_inf_nan="constants")
+
+    subject: str = Field(min_length=1)
+    visit: str = Field(min_length=1)
+    site: str
+    operator: str
+    started_utc: str = Field(min_length=1)
+    software_version: str
+    closed_utc: str = ""
+    state: str = "recording"
+    simulated: bool
+    config: str = "{}"
+    boot_id: str = ""
+    started_t_lsl: float | None = None
+
+
+class VisitRecord(BaseModel):
+    """First record of `meta` (copy: `meta-copy`). `calibration_records` says how many calibration records
+    were written with it, so a lost calibration record is noticed rather than giving an empty `/calibration`."""
+
+    model_config = _CONFIG
+    type: Literal["visit"] = "visit"
+    attrs: VisitAttrs
+    calibration_records: int = Field(default=0, ge=0)
+
+
+class StreamRecord(BaseModel):
+    """A stream's description (copy: first record of `streams/<name>`), before its first chunk."""
+
+    model_config = _CONFIG
+    type: Literal["stream"] = "stream"
+    spec: StreamSpec
+
+
+class CalibrationRecord(BaseModel):
+    """The calibration records in force during the visit (copy: `meta-copy`)."""
+
+    model_config = _CONFIG
+    type: Literal["calibration"] = "calibration"
+    records: list[dict[str, Any]]
+
+
+class CountersRecord(BaseModel):
+    """Periodic snapshot of every source's counters; the newest one wins."""
+
+    model_config = _CONFIG
+    type: Literal["counters"] = "counters"
+    sources: dict[str, dict[str, Any]]
+
+
+class OutcomesRecord(BaseModel):
+    model_config = _CONFIG
+    type: Literal["outcomes"] = "outcomes"
+    rows: list[tuple[str, str, float, str, str]]
+
+
+class CloseRecord(BaseModel):
+    """The visit was closed normally at `closed_utc` (a crash during the seal leaves it in the journal)."""
+
+    model_config = _CONFIG
+    type: Literal["close"] = "close"
+    closed_utc: str = Field(min_length=1)
+
+
+class RecoveredRecord(BaseModel):
+    """`recover` rebuilt the visit at `utc` (the recovery time, not the end of the recording)."""
+
+    model_config = _CONFIG
+    type: Literal["recovered"] = "recovered"
+    utc: str = Field(min_length=1)
+    reason: str = ""
+
+
+MetaRecord = Annotated[
+    Union[VisitRecord, StreamRecord, CalibrationRecord, CountersRecord, OutcomesRecord, CloseRecord, RecoveredRecord],
+    Field(discriminator="type"),
+]
+_ADAPTER: TypeAdapter[MetaRecord] = TypeAdapter(MetaRecord)
+
+
+def encode_meta(rec: BaseModel) -> bytes:
+    """Payload of `rec` in the `meta` log (its JSON)."""
+    return rec.model_dump_json().encode("utf-8")
+
+
+def encode_copy(rec: BaseModel) -> bytes:
+    """Payload of a copy of `rec` in a log of chunks (`COPY_MAGIC` + its JSON)."""
+    return COPY_MAGIC + encode_meta(rec)
+
+
+def is_copy_payload(payload: bytes | memoryview) -> bool:
+    """True if the payload is a meta record copied into a log of chunks."""
+    return bytes(payload[: len(COPY_MAGIC)]) == COPY_MAGIC
+
+
+def decode_meta(payload: bytes | bytearray | memoryview) -> MetaRecord:
+    """A record of the union from a `meta` payload or a copy. Raises `JournalFormatError` naming what is wrong
+    (not JSON, unknown `type`, a field missing or of the wrong type)."""
+    buf = bytes(payload)
+    if buf.startswith(COPY_MAGIC):
+        buf = buf[len(COPY_MAGIC):]
+    try:
+        return _ADAPTER.validate_json(buf)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "record"
+        raise JournalFormatError(f"meta record is not valid at {where}: {first.get('msg')}") from None
+
+
+def journal_visit(journal: Journal, attrs: VisitAttrs, calibration: Sequence[dict[str, Any]] = ()) -> VisitRecord:
+    """Write the visit record and the calibration (if any) in `meta`, then a copy of both in `meta-copy`.
+    Call before anything else is written to the journal."""
+    visit = VisitRecord(attrs=attrs, calibration_records=len(calibration))
+    recs: list[BaseModel] = [visit]
+    if calibration:
+        recs.append(CalibrationRecord(records=[dict(r) for r in calibration]))
+    for log in ("meta", META_COPY_LOG):
+        w = journal.log(log)
+        for r in recs:
+            w.append(encode_meta(r))
+    return visit
+
+
+def journal_stream(journal: Journal, spec: StreamSpec) -> StreamRecord:
+    """Declare a stream: its description in `meta` and as the head of `streams/<name>` (before any chunk)."""
+    rec = StreamRecord(spec=spec)
+    journal.log("meta").append(encode_meta(rec))
+    journal.log(f"streams/{spec.name}").append(encode_copy(rec))
+    return rec
