@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,6 +18,86 @@ EventKind = Literal[
     "qc",
     "clock",  # clock offsets (LSL time_correction), (monotonic, UTC) pairs
 ]
+
+
+# Names read back by the QC (recording windows, stalls): one spelling, shared by the writer and the reader.
+SOURCE_STARTED = "source.started"  # payload "streams": the streams of the source, recorded from this event on
+SOURCE_STOPPED = "source.stopped"  # ... up to this one
+VISIT_CLOSED = "visit.closed"
+VISIT_RECOVERED = "visit.recovered"
+STREAM_STALLED = "stream.stalled"  # a stream silent past its threshold (payload "detected_by": "session")
+STREAM_RESUMED = "stream.resumed"
+STREAM_GAP_RATE_HIGH = "stream.gap_rate_high"  # too many samples missing over a sliding window
+
+
+# -- the drivers' vocabulary ------------------------------------------------------------------------------------
+# One name per happening, whatever the device (docs/devices.md, "Event and counter vocabulary"). A driver reports
+# through `drivers.common.reporter.Reporter`, which refuses a name outside these lists for a device event.
+DeviceEventName = Literal[
+    "device.opened",  # the device answered and identified itself (payload: model, serial, firmware, port)
+    "device.identified",  # one board of a multi-board source identified itself (BITalino)
+    "device.closed",
+    "device.error_reply",  # the device refused a command (payload: code, message)
+    "device.reinitialised",  # the driver re-ran the device's set-up after a reconnect or a stall
+    "device.reinit_failed",
+    "device.tools_changed",  # the tools behind the handles are not the configured ones any more (Aurora)
+    "link.disconnected",  # the port went away (unplug, cable, adapter); counter `disconnects`
+    "link.reconnected",  # the port is back; counter `reconnects`
+    "samples.missing",  # samples the device never delivered (counter jump, or estimated across a reconnect);
+    #                     payload "lost" (count), "estimated" (True when derived from time); counters `gaps`, `samples_lost`
+    "frame.unread_at_close",  # frames polled after the last read() before close(): counted, not recorded
+    "frame.crc_failed",  # a frame / reply whose checksum did not match; counter `crc_errors`
+    "frame.malformed",  # a frame / reply with a good framing but an impossible layout; counter `malformed_frames`
+    "frame.truncated",  # a frame cut short; counter `truncated_frames`
+    "frame.rejected",  # a frame that passed its CRC but does not fit the sequence; counter `frames_rejected`
+    "frame.dropped_after_gap",  # a frame discarded next to a gap (its neighbours disagree)
+    "frame.went_back",  # a frame number lower than the last one (not stored)
+    "frame.overflow",  # bytes with no frame end within the reader's limit
+    "stream.resynced",  # the decoder found the frame boundary again after skipping bytes; counter `resyncs`
+    "stream.stalled",  # the device went silent while it should stream (driver-side; the session's own stall
+    #                    events carry payload detected_by="session"); counter `stalls`
+    "stream.resumed",
+    "stream.opened",  # an LSL stream was resolved and opened (vendor apps)
+    "events.dropped",  # the kernel dropped input events (evdev SYN_DROPPED); counter `syn_dropped`
+    "event.bad_value",  # an input event with an impossible value
+    "timestamps.not_increasing",  # a vendor stream's time stamps went back; counter `out_of_order`
+    "counter.reset",  # the device's sample counter restarted without a reconnect; counter `counter_resets`
+    "reply.timeout",  # no reply to a poll within its timeout; counter `reply_timeouts`
+    "reply.decode_failed",  # a reply with a good CRC that could not be decoded; counter `decode_errors`
+    "board.restarted",  # the driver restarted acquisition on a board (after a reconnect or a stall)
+    "reader.failed",  # a driver's reader thread caught an unexpected error (it goes on)
+    "poller.error",  # the Aurora polling process caught an unexpected error (it goes on)
+    "poller.killed",  # the Aurora polling process did not stop in time
+    "clock.mapped",  # the device's time stamps were mapped onto the LSL clock (payload mode)
+    "icp.set",
+    "icp.unset",
+    "subject.stepped_off",
+    "subject.stepped_on",
+]
+DEVICE_EVENT_NAMES: frozenset[str] = frozenset(get_args(DeviceEventName))
+
+LINK_DISCONNECTED: DeviceEventName = "link.disconnected"
+LINK_RECONNECTED: DeviceEventName = "link.reconnected"
+SAMPLES_MISSING: DeviceEventName = "samples.missing"
+STREAM_RESYNCED: DeviceEventName = "stream.resynced"
+FRAME_CRC_FAILED: DeviceEventName = "frame.crc_failed"
+
+#: Counter keys every driver uses with the same meaning (a driver may add its own beside them).
+CounterName = Literal[
+    "frames",  # frames / samples decoded and handed on
+    "gaps",  # `samples.missing` events
+    "samples_lost",  # samples in those gaps
+    "crc_errors",
+    "malformed_frames",
+    "truncated_frames",
+    "resyncs",
+    "bytes_in",
+    "bytes_skipped",  # bytes discarded by the decoder while looking for a frame boundary
+    "disconnects",
+    "reconnects",
+    "stalls",
+]
+STANDARD_COUNTERS: tuple[str, ...] = get_args(CounterName)
 
 
 class Event(BaseModel):

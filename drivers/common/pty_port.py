@@ -2,6 +2,7 @@
 
 `unplug()` closes the pty (the driver's next read fails like a yanked USB adapter); `replug()` opens a new pty
 and points the same symlink at it, as udev does for `/dev/serial/by-id/...` when the adapter comes back.
+`take_host_sessions_ended()` tells a simulator that a client closed the port (drivers/common/host_watch.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import threading
 import tty
 from pathlib import Path
 
+from drivers.common.host_watch import HostOpenWatch
+
 
 class PtyPort:
     """Master side of a pty, with a symlink `link` that always names the current slave."""
@@ -22,6 +25,7 @@ class PtyPort:
         self._master = -1
         self._slave = -1
         self._slave_name = ""
+        self._watch: HostOpenWatch | None = None
         self.link: Path | None = Path(link) if link is not None else None
         self._open()
 
@@ -35,6 +39,7 @@ class PtyPort:
         tty.setraw(master)
         self._master, self._slave = master, slave
         self._slave_name = os.ttyname(slave)
+        self._watch = HostOpenWatch(self._slave_name)
         if self.link is not None:
             tmp = self.link.with_name(self.link.name + ".tmp")
             try:
@@ -73,6 +78,9 @@ class PtyPort:
                     except OSError:
                         pass
             self._master = self._slave = -1
+            if self._watch is not None:
+                self._watch.close()
+                self._watch = None
             if self.link is not None:
                 try:
                     self.link.unlink()
@@ -87,6 +95,11 @@ class PtyPort:
 
     def close(self) -> None:
         self.unplug()
+
+    def take_host_sessions_ended(self) -> int:
+        """How many times the host closed its last descriptor of the port since the last call."""
+        w = self._watch
+        return w.take_sessions_ended() if w is not None else 0
 
     # -- I/O (device side) -------------------------------------------------------------------------
     def write(self, data: bytes) -> bool:

@@ -1,4 +1,4 @@
-"""The EMG channel labels of the A-MUSE protocol (domain.md): muscle + side, in microvolts."""
+"""The EMG channel labels of the A-MUSE protocol (docs/devices.md, EMG): muscle + side, in microvolts."""
 
 from __future__ import annotations
 

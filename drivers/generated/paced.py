@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -13,13 +12,15 @@ from acquisition.chunk import Chunk
 from acquisition.events import Event
 from acquisition.lslenv import local_clock
 from acquisition.stream import StreamSpec
+from drivers.common.paced_sim import DeviceClock
 
 
 class PacedSource:
     """Emits `generator.next(n)` (an n x c array, or a tuple whose first item is) at `spec.nominal_rate`.
 
-    Sample k has time `t0 + k / rate` and device_seq k: a perfect device. Values are cast to the spec's dtype
-    after `encode` (e.g. physical -> raw codes). Satisfies `Source` and `StepAware`.
+    Sample k has time `t0 + k / rate` and device_seq k: a perfect device, paced from an absolute origin by the
+    same `DeviceClock` as the wire-level simulators (drivers/common/paced_sim.py). Values are cast to the spec's
+    dtype after `encode` (e.g. physical -> raw codes). Satisfies `Source` and `StepAware`.
     """
 
     def __init__(self, spec: StreamSpec, generator: Any, *, encode: Callable[[np.ndarray], np.ndarray] | None = None,
@@ -33,7 +34,7 @@ class PacedSource:
         self._chunk_s = chunk_s
         self._clock = clock
         self._sleep = sleep
-        self._t0: float | None = None
+        self._device_clock = DeviceClock(spec.nominal_rate)
         self._k = 0
         self._events: list[Event] = []
 
@@ -46,21 +47,21 @@ class PacedSource:
         return [self._spec]
 
     def open(self) -> None:
-        self._t0 = self._clock()
+        self._device_clock.start(self._clock())
 
     def set_step(self, step: str, duration_s: float) -> None:
         if hasattr(self._gen, "set_step"):
             self._gen.set_step(step, duration_s)
 
     def read(self, timeout: float) -> Sequence[Chunk]:
-        assert self._t0 is not None, "read() before open()"
-        rate = self._spec.nominal_rate
-        want = max(1, int(rate * self._chunk_s))
-        due = int(math.floor((self._clock() - self._t0) * rate)) + 1 - self._k
+        dc = self._device_clock
+        assert dc.started, "read() before open()"
+        want = max(1, int(dc.rate * self._chunk_s))
+        due = dc.due(self._clock()) - self._k
         if due < want:
-            wait = (self._k + want - 1 - (self._clock() - self._t0) * rate) / rate
+            wait = dc.tick_time(self._k + want - 1) - self._clock()
             self._sleep(max(0.0, min(timeout, wait)))
-            due = int(math.floor((self._clock() - self._t0) * rate)) + 1 - self._k
+            due = dc.due(self._clock()) - self._k
             if due <= 0:
                 return []
         out = self._gen.next(due)
@@ -68,7 +69,7 @@ class PacedSource:
         raw = self._encode(values) if self._encode is not None else values
         raw = np.asarray(raw, dtype=self._spec.np_dtype).reshape(due, self._spec.n_channels)
         seq = np.arange(self._k, self._k + due, dtype=np.int64)
-        t = self._t0 + seq / rate
+        t = dc.tick_time(seq)  # type: ignore[arg-type]
         self._k += due
         return [Chunk.build(self._spec.name, raw, seq, t)]
 

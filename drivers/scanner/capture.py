@@ -2,6 +2,10 @@
 
 The driver hands these to the session manager, which writes them under `/scans/<scan_id>` of the visit file.
 Arrays are numpy (pydantic arbitrary types); shapes and dtypes are checked on construction.
+
+No text of a vendor's file name can be carried: `scan_id` is `<condition>_<repetition>`, file names are the
+driver's aliases (`capture_3/mesh.obj`, see `aliases`) and photo keys are views or indexes, all checked here,
+so a capture that would put a patient-named export into the record cannot even be built.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from drivers.scanner.aliases import ALIAS_RE, PHOTO_KEY_RE
 
 Condition = Literal["rest", "max_opening", "max_lip_stretch", "photo", "unassigned"]
 
@@ -22,8 +28,8 @@ class SourceFile(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str
-    role: str = Field(description="mesh | material | texture | landmarks | sidecar | photo")
+    name: str = Field(pattern=ALIAS_RE.pattern, description="the driver's alias, e.g. 'capture_3/mesh.obj'")
+    role: str = Field(description="mesh | material | texture | landmarks | sidecar | photo | other")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     bytes: int = Field(ge=0)
     mtime_utc: str = ""
@@ -60,7 +66,8 @@ class ScanCapture(BaseModel):
 
     model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True, extra="forbid")
 
-    scan_id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$", description="e.g. 'max_opening_2'")
+    scan_id: str = Field(pattern=r"^(rest|max_opening|max_lip_stretch|photo|unassigned)_\d{1,2}(_dup\d{1,3})?$",
+                         description="<condition>_<repetition>[_dup<n>], e.g. 'max_opening_2'")
     condition: Condition
     repetition: int = Field(ge=1, le=99, description="1..3 per protocol; >3 means a retake")
     capture_utc: str = Field(description="ISO-8601 Z: from the sidecar/header if given, else the mesh file mtime")
@@ -76,7 +83,7 @@ class ScanCapture(BaseModel):
     texture: bytes | None = None
     texture_format: Literal["png", "jpeg"] | None = None
     landmarks: dict[str, tuple[float, float, float]] | None = None
-    photos: dict[str, bytes] = Field(default_factory=dict)
+    photos: dict[str, bytes] = Field(default_factory=dict, description="view ('frontal', ...) or index -> bytes")
     metrics: ScanMetrics | None = None
     warnings: list[str] = Field(default_factory=list)
 
@@ -87,6 +94,14 @@ class ScanCapture(BaseModel):
         if v.ndim != 2 or v.shape[1] != 3:
             raise ValueError(f"vertices must be (V,3), got {v.shape}")
         return v
+
+    @field_validator("photos")
+    @classmethod
+    def _p(cls, p: dict[str, bytes]) -> dict[str, bytes]:
+        bad = [k for k in p if not PHOTO_KEY_RE.match(k)]
+        if bad:
+            raise ValueError(f"photo keys must be a view or an index, got {len(bad)} other key(s)")
+        return p
 
     @field_validator("faces")
     @classmethod

@@ -2,6 +2,11 @@
 
 The bytes of each file are read once; the SHA-256 recorded is of those exact bytes, and parsing works on the
 same bytes, so the hash always describes what was parsed.
+
+From the first read on, a file is known by its alias (`aliases`): the parsers, the checks and every message
+see only `capture_3/mesh.obj`, so no vendor file name (often the patient's name) can reach the capture, its
+warnings or a rejection. Names found inside the files (an OBJ's `mtllib`, an MTL's `map_Kd`) are looked up
+among the group's real names and replaced by their alias; a missing one is named only in `detail`.
 """
 
 from __future__ import annotations
@@ -15,12 +20,13 @@ from typing import Any
 import numpy as np
 
 from acquisition.clock import utc_iso
+from drivers.scanner.aliases import FileAliases
 from drivers.scanner.capture import SCAN_CONDITIONS, ScanCapture, SourceFile
 from drivers.scanner.errors import ScanRejected
 from drivers.scanner.folder_watch import IMAGE_EXT, MESH_EXT, CaptureGroup
 from drivers.scanner.loaders import parse_landmarks, parse_mesh, parse_mtl, sniff_image
 from drivers.scanner.metrics import measure
-from drivers.scanner.naming import condition_from_name, condition_from_step
+from drivers.scanner.naming import condition_from_name, condition_from_step, photo_view
 from drivers.scanner.validate import ValidationLimits, validate_mesh
 
 
@@ -60,19 +66,22 @@ def _mtime_utc(ns: int) -> str:
     return utc_iso(_dt.datetime.fromtimestamp(ns / 1e9, tz=_dt.timezone.utc))
 
 
-def _read(group: CaptureGroup, max_bytes: int) -> dict[str, _Read]:
+def _read(group: CaptureGroup, aliases: FileAliases, max_bytes: int) -> dict[str, _Read]:
+    """The group's files by alias."""
     out: dict[str, _Read] = {}
     for path, (_, size, mtime_ns) in zip(group.files, group.signature):
+        alias = aliases.of(path.name)
         if size > max_bytes:
-            raise ScanRejected(path.name, f"file of {size} bytes is larger than the {max_bytes}-byte limit")
+            raise ScanRejected(alias, f"file of {size} bytes is larger than the {max_bytes}-byte limit")
         data = path.read_bytes()
-        out[path.name] = _Read(path, data, hashlib.sha256(data).hexdigest(), _mtime_utc(mtime_ns))
+        out[alias] = _Read(path, data, hashlib.sha256(data).hexdigest(), _mtime_utc(mtime_ns))
     return out
 
 
 def build_capture(
     group: CaptureGroup,
     *,
+    aliases: FileAliases,
     limits: ValidationLimits,
     numbering: ScanNumbering,
     step: str,
@@ -81,18 +90,19 @@ def build_capture(
     """Read, parse and validate a ready group. Raises ScanRejected (file + problem) or OSError (file vanished).
 
     The scan id is proposed by `numbering` but not committed: the caller commits it once the capture is accepted.
+    Every name in the capture and in a ScanRejected is an alias from `aliases`.
     """
-    files = _read(group, limits.max_file_bytes)
+    names = aliases.names(group.names)
+    files = _read(group, aliases, limits.max_file_bytes)
     roles: dict[str, str] = {}
     if group.kind == "orphan":
-        first = group.names[0]
-        raise ScanRejected(first, f"no mesh or photo set with stem {group.key!r} arrived (files: {', '.join(group.names)})")
+        raise ScanRejected(names[0], f"no mesh or photo set with the same stem arrived (files: {', '.join(names)})")
     landmarks: dict[str, tuple[float, float, float]] = {}
     meta: dict[str, Any] = {}
     landmark_file = ""
     warnings: list[str] = []
-    for name in group.names:
-        if name.lower().endswith((".json", ".csv")):
+    for name in names:
+        if name.endswith((".json", ".csv")):
             lm, md = parse_landmarks(name, files[name].data)
             for k, v in lm.items():
                 if k in landmarks and not np.allclose(landmarks[k], v, atol=1e-3):
@@ -103,13 +113,13 @@ def build_capture(
                 landmark_file = name
             meta.update(md)
             roles[name] = "landmarks" if lm else "sidecar"
-    condition, rep_hint, cond_source = _condition(group, meta, step, landmark_file or group.names[0])
+    condition, rep_hint, cond_source = _condition(group, meta, step, landmark_file or names[0])
     photos: dict[str, bytes] = {}
     if group.kind == "photo":
-        for name in group.names:
-            if name.lower().endswith(IMAGE_EXT):
+        for real, name in zip(group.names, names):
+            if name.endswith(IMAGE_EXT):
                 sniff_image(name, files[name].data)
-                photos[name] = files[name].data
+                photos[aliases.photo_keys[real]] = files[name].data
                 roles[name] = "photo"
         condition, rep_hint, cond_source = "photo", None, "filename"
         scan_id, rep, dup = numbering.assign("photo", None)
@@ -124,36 +134,41 @@ def build_capture(
         )
         return cap
 
-    meshes = [n for n in group.names if n.lower().endswith(MESH_EXT)]
+    meshes = [n for n in names if n.endswith(MESH_EXT)]
     if len(meshes) != 1:
-        raise ScanRejected(meshes[1], f"{len(meshes)} mesh files share the stem {group.key!r}: {', '.join(meshes)}")
+        raise ScanRejected(meshes[1], f"{len(meshes)} mesh files share one stem: {', '.join(meshes)}")
     mesh_name = meshes[0]
     roles[mesh_name] = "mesh"
     parsed = parse_mesh(mesh_name, files[mesh_name].data)
     texture: bytes | None = None
     texture_format: str | None = None
-    for mtl in parsed.mtllibs:
-        mtl = Path(mtl).name
-        if mtl not in files:
-            raise ScanRejected(mesh_name, f"material library {mtl!r} referenced by the OBJ is missing")
+    for mtl_ref in parsed.mtllibs:
+        mtl = aliases.by_name.get(Path(mtl_ref).name)
+        if mtl is None:
+            raise ScanRejected(mesh_name, "a material library the OBJ references (mtllib) is missing",
+                               detail=f"missing file: {Path(mtl_ref).name}")
         roles[mtl] = "material"
-        for tex in parse_mtl(mtl, files[mtl].data):
-            tex = Path(tex).name
-            if tex not in files:
-                raise ScanRejected(mtl, f"texture {tex!r} referenced by {mtl} is missing")
+        for tex_ref in parse_mtl(mtl, files[mtl].data):
+            tex = aliases.by_name.get(Path(tex_ref).name)
+            if tex is None:
+                raise ScanRejected(mtl, f"a texture referenced by {mtl} is missing",
+                                   detail=f"missing file: {Path(tex_ref).name}")
             fmt = sniff_image(tex, files[tex].data)
             roles[tex] = "texture"
             if texture is None:
                 texture, texture_format = files[tex].data, fmt
-    for name in group.names:
+    extra_photos = [(real, name) for real, name in zip(group.names, names)
+                    if name not in roles and name.endswith(IMAGE_EXT)]
+    for k, (real, name) in enumerate(extra_photos, start=1):  # images beside a mesh that are not its texture
+        sniff_image(name, files[name].data)
+        view = photo_view(real)
+        key = view if view is not None and view not in photos else str(k)
+        photos[key] = files[name].data
+        roles[name] = "photo"
+    for name in names:
         if name not in roles:
-            if name.lower().endswith(IMAGE_EXT):
-                sniff_image(name, files[name].data)
-                photos[name] = files[name].data
-                roles[name] = "photo"
-            else:
-                roles[name] = "other"
-                warnings.append(f"unrecognised file {name} kept with the capture")
+            roles[name] = "other"
+            warnings.append(f"unrecognised file {name} kept with the capture")
     if texture is not None and parsed.uv is None:
         warnings.append("texture present but the OBJ has no per-vertex UV coordinates")
     check = validate_mesh(

@@ -14,6 +14,10 @@ Condition, in order of precedence:
    named `scan_<condition>` or `face_<condition>`; other steps such as `emg_rest` do not count),
 4. otherwise `unassigned` (ingested, flagged by a `scan.unassigned` event for the operator to resolve).
 A missing repetition number is the next free one for that condition.
+
+Photo view: what follows the `photo` token of a photo's stem, matched against a fixed vocabulary
+(`P01_photo_frontal.jpg` -> `frontal`, `P01_photo_3-4_L.jpg` -> `three_quarter_left`); anything else is no view
+(the record then numbers the photo). The view is one of `PHOTO_VIEWS`, never text copied from the name.
 """
 
 from __future__ import annotations
@@ -75,3 +79,40 @@ def condition_from_step(step: str) -> str | None:
         return None
     cond, _ = condition_from_name(low)
     return cond
+
+
+#: the views the protocol's 2D photos are named by in the record (frontal, 3/4 left/right, profile)
+PHOTO_VIEWS: tuple[str, ...] = (
+    "frontal", "profile", "profile_left", "profile_right", "three_quarter_left", "three_quarter_right",
+)
+_SIDE = {"l": "left", "left": "left", "g": "left", "r": "right", "right": "right", "d": "right"}
+_VIEW_WORDS = {
+    "frontal": "frontal", "front": "frontal", "face": "frontal", "en_face": "frontal", "anterior": "frontal",
+    "profile": "profile", "lateral": "profile", "side": "profile",
+    "three_quarter": "three_quarter", "three_quarters": "three_quarter", "3_4": "three_quarter",
+    "34": "three_quarter", "3q": "three_quarter", "oblique": "three_quarter",
+}
+_VIEW_RE = re.compile(
+    r"^(?:(?P<side1>l|left|g|r|right|d)_)?(?P<word>[a-z0-9_]+?)(?:_(?P<side2>l|left|g|r|right|d))?(?:_\d{1,2})?$"
+)
+
+
+def photo_view(name: str) -> str | None:
+    """The view of a photo file (one of `PHOTO_VIEWS`), or None when its name says none we know."""
+    stem = name.rpartition(".")[0] or name
+    m = _PHOTO.match(stem)
+    if not m:
+        return None
+    rest = re.sub(r"[\s.\-]+", "_", stem[m.end():].lower()).strip("_")
+    v = _VIEW_RE.match(rest)
+    if not v or (v.group("side1") and v.group("side2")):
+        return None
+    word = _VIEW_WORDS.get(v.group("word"))
+    side = _SIDE.get(v.group("side1") or v.group("side2") or "")
+    if word is None:
+        return None
+    if word == "frontal":
+        return None if side else "frontal"
+    if word == "three_quarter":
+        return f"three_quarter_{side}" if side else None
+    return f"profile_{side}" if side else "profile"

@@ -183,12 +183,16 @@ class ScannerSimulator:
                                  "fault": fault, "files": [p.name for p in paths], "truth": truth}) + "\n")
         return rec
 
-    def write_photos(self, *, views: tuple[str, ...] = ("frontal", "three_quarter_l", "three_quarter_r", "profile")) -> list[Path]:
-        """2D photos of the visit (`<subject>_photo_<view>.png`): one photo capture."""
+    def write_photos(self, *, views: tuple[str, ...] = ("frontal", "three_quarter_l", "three_quarter_r", "profile"),
+                     prefix: str | None = None) -> list[Path]:
+        """2D photos of the visit (`<prefix>_photo_<view>.png`, prefix = the subject unless given): one photo capture.
+
+        A vendor may name them after the patient (`prefix="DUPONT_Marie"`): the privacy tests do."""
         out = []
+        stem = self.subject if prefix is None else prefix
         for i, view in enumerate(views):
             img = writers.skin_texture(96, seed=self.seed * 10 + i)
-            out.append(self._put(f"{self.subject}_photo_{view}.png", writers.png_bytes(img)))
+            out.append(self._put(f"{stem}_photo_{view}.png", writers.png_bytes(img)))
         return out
 
     def run_protocol(

@@ -6,6 +6,14 @@ exports each capture as files into a folder. `open()` checks the scanner's USB i
 `/scans/<scan_id>`; `drain_events()` gives the `scan` events for the visit timeline (ingested, rejected with
 file and problem, unassigned condition, duplicate); `counters()` the QC counters; `set_step()` tells it the
 current protocol step (used when a file name carries no condition). The caller polls from one thread.
+
+Privacy: vendor software often names exports after the patient. This source never hands out a vendor file
+name, nor anything made from one: captures, events and log lines name files by their alias
+(`capture_3/mesh.obj`, see `aliases`), photos by their view or index, scans by condition and repetition, and
+moved files by the folder they went to (`ingested`), never by their path. OS errors are reported by their
+`strerror` (the exception text quotes the path). The `.reason.txt` beside a rejected file, in the vendor's
+folder, gives both names so the technician can find it. `emits_pseudonymous_names` tells the session manager
+so, which then leaves the payloads as they are rather than re-pseudonymising them.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from acquisition.events import Event
 from acquisition.log import get_logger
 from acquisition.source import SourceError
 from acquisition.stream import DeviceIdentity
+from drivers.scanner.aliases import FileAliases, alias_group
 from drivers.scanner.capture import ScanCapture
 from drivers.scanner.errors import ScanRejected
 from drivers.scanner.folder_watch import CaptureGroup, FolderWatcher, WatchConfig
@@ -41,8 +50,16 @@ class ScannerConfig(BaseModel):
     simulated: bool = False
 
 
+def _os_error(exc: OSError) -> str:
+    """An OSError without the file names str(exc) quotes (`[Errno 2] No such file ...: '/x/DUPONT.obj'`)."""
+    return exc.strerror or type(exc).__name__
+
+
 class ScannerSource:
     """Watches the export folder; ingests, validates and hands over captures; moves broken ones aside."""
+
+    #: every name in this source's captures, events and logs is an alias (see the module docstring)
+    emits_pseudonymous_names = True
 
     def __init__(
         self,
@@ -64,6 +81,8 @@ class ScannerSource:
         self._step = ""
         self._ingested_keys: dict[str, str] = {}
         self._ingested_signatures: set[tuple[tuple[str, int, int], ...]] = set()  # capture group key -> scan id, to explain late files
+        self._capture_numbers: dict[str, int] = {}  # group key -> its number in the visit, while it is pending
+        self._next_capture = 1
         self._counters = {
             "captures_ingested": 0, "captures_rejected": 0, "files_ingested": 0, "files_rejected": 0,
             "parse_retries": 0, "unassigned": 0, "duplicates": 0, "move_errors": 0, "read_errors": 0,
@@ -71,7 +90,7 @@ class ScannerSource:
         }
         self._folder_missing = False
         self.identity: DeviceIdentity | None = None
-        self._log = get_logger("scanner", folder=str(config.watch.folder))
+        self._log = get_logger("scanner")
 
     @property
     def name(self) -> str:
@@ -94,10 +113,10 @@ class ScannerSource:
         else:
             self.identity = DeviceIdentity(
                 model="face scanner (file export)", serial="unknown", simulated=self.config.simulated,
-                transport=f"folder:{folder}",
+                transport="folder",  # the export folder's path is the exam room's, not the record's
             )
             self._event("scanner.usb_check_skipped", {"reason": "no USB identity configured"}, kind="device")
-        self._log.info("scanner.opened", identity=self.identity.model_dump())
+        self._log.info("scanner.opened", identity=self.identity.model_dump(), folder=str(folder))
 
     def close(self) -> None:
         """Nothing to release (polling watcher). Idempotent."""
@@ -116,17 +135,17 @@ class ScannerSource:
             if not self._folder_missing:
                 self._folder_missing = True
                 self._counters["folder_lost"] += 1
-                self._event("scanner.folder_missing", {"folder": str(self.config.watch.folder)}, kind="device")
-                self._log.error("scanner.folder_missing")
+                self._event("scanner.folder_missing", {"detail": "the export folder is gone"}, kind="device")
+                self._log.error("scanner.folder_missing", folder=str(self.config.watch.folder))
             return out
         if self._folder_missing:
             self._folder_missing = False
-            self._event("scanner.folder_back", {"folder": str(self.config.watch.folder)}, kind="device")
+            self._event("scanner.folder_back", {"detail": "the export folder is back"}, kind="device")
         try:
             ready = self.watcher.poll()
         except OSError as exc:  # e.g. permissions changed under us: report, keep going
             self._counters["read_errors"] += 1
-            self._log.error("scanner.list_failed", error=str(exc))
+            self._log.error("scanner.list_failed", error=_os_error(exc))
             return out
         ready_keys = {g.key for g in ready}
         for key in list(self._failing):
@@ -136,14 +155,15 @@ class ScannerSource:
         for group in ready:
             if group.signature in self._ingested_signatures:
                 continue  # ingested already but could not be moved (move_errors): do not ingest it twice
+            aliases = self._aliases(group)
             failing = self._failing.get(group.key)
             if failing is not None and failing[0] == group.signature:
                 if now - group.changed_at >= grace:
-                    self._reject(group, failing[1])
+                    self._reject(group, aliases, failing[1])
                     self._failing.pop(group.key)
                 continue
             if group.kind == "orphan" and group.key in self._ingested_keys:
-                self._reject(group, ScanRejected(group.names[0], (
+                self._reject(group, aliases, ScanRejected(aliases.of(group.names[0]), (
                     f"arrived after its capture was ingested as {self._ingested_keys[group.key]!r}; "
                     "write landmark/sidecar files before or with the mesh")))
                 continue
@@ -151,22 +171,26 @@ class ScannerSource:
                 with self._lock:
                     step = self._step
                 cap = build_capture(
-                    group, limits=self.config.limits, numbering=self._numbering, step=step, t_lsl=self._clock()
+                    group, aliases=aliases, limits=self.config.limits, numbering=self._numbering, step=step,
+                    t_lsl=self._clock(),
                 )
             except ScanRejected as exc:
                 if group.kind != "orphan" and now - group.changed_at < grace:
                     self._failing[group.key] = (group.signature, exc)
                     self._counters["parse_retries"] += 1
-                    self._log.info("scan.waiting", group=group.key, file=exc.file, problem=exc.problem)
+                    self._log.info("scan.waiting", capture=aliases.label, file=exc.file, problem=exc.problem)
                 else:
-                    self._reject(group, exc)
+                    self._reject(group, aliases, exc)
                 continue
             except OSError as exc:  # a file vanished or is unreadable between listing and reading
                 self._counters["read_errors"] += 1
-                self._log.warning("scan.read_failed", group=group.key, error=str(exc))
+                self._log.warning("scan.read_failed", capture=aliases.label, error=_os_error(exc))
                 continue
             except Exception as exc:  # noqa: BLE001 - a bug in a parser must not kill acquisition
-                self._reject(group, ScanRejected(group.names[0], f"internal error while reading: {type(exc).__name__}: {exc}"))
+                # the message may quote anything (a name, file content): the record gets the type only
+                self._reject(group, aliases, ScanRejected(
+                    aliases.of(group.names[0]), f"internal error while reading: {type(exc).__name__}",
+                    detail=f"{type(exc).__name__}: {exc}"))
                 continue
             if not self.watcher.still_matches(group):
                 continue  # a file changed while we read it: not complete after all
@@ -176,42 +200,59 @@ class ScannerSource:
                 moved = self.watcher.move_ingested(group)
             except OSError as exc:
                 self._counters["move_errors"] += 1
-                self._log.error("scan.move_failed", group=group.key, error=str(exc))
+                self._log.error("scan.move_failed", capture=aliases.label, error=_os_error(exc))
                 moved = []
+            self._capture_numbers.pop(group.key, None)
             self._counters["captures_ingested"] += 1
             self._ingested_keys[group.key] = cap.scan_id
             self._counters["files_ingested"] += len(moved)
+            files = aliases.names(group.names)
             if cap.condition == "unassigned":
                 self._counters["unassigned"] += 1
-                self._event("scan.unassigned", {"scan_id": cap.scan_id, "files": group.names,
+                self._event("scan.unassigned", {"scan_id": cap.scan_id, "capture": aliases.label, "files": files,
                                                 "problem": "condition unknown: not in the name, sidecar or step"})
             if "_dup" in cap.scan_id:
                 self._counters["duplicates"] += 1
-            payload = cap.summary() | {"moved_to": [str(p) for p in moved]}
+            payload = cap.summary() | {"capture": aliases.label, "files_moved": len(moved),
+                                       "moved_to": self.config.watch.ingested_dir if moved else ""}
             self._event("scan.ingested", payload, t_lsl=cap.t_lsl)
-            self._log.info("scan.ingested", scan_id=cap.scan_id, files=group.names)
+            self._log.info("scan.ingested", scan_id=cap.scan_id, capture=aliases.label, files=files)
             out.append(cap)
         return out
 
-    def _reject(self, group: CaptureGroup, exc: ScanRejected) -> None:
+    def _aliases(self, group: CaptureGroup) -> FileAliases:
+        """The record's names for the group's files; its number is kept while it is pending (retries)."""
+        number = self._capture_numbers.get(group.key)
+        if number is None:
+            number = self._capture_numbers[group.key] = self._next_capture
+            self._next_capture += 1
+        return alias_group(number, group.names, group.kind)
+
+    def _reject(self, group: CaptureGroup, aliases: FileAliases, exc: ScanRejected) -> None:
+        # the reason files lie beside the vendor's files, in the vendor's folder: they may name them
+        detail = f"\n{exc.detail}" if exc.detail else ""
         reasons = {}
         for name in group.names:
-            if name == exc.file:
-                reasons[name] = f"{exc.file}: {exc.problem}"
+            alias = aliases.of(name)
+            if alias == exc.file:
+                reasons[name] = f"{alias} ({name}): {exc.problem}{detail}"
             else:
-                reasons[name] = f"moved with {exc.file} (same capture {group.key!r}), which was rejected: {exc.problem}"
+                reasons[name] = (f"{alias} ({name}): moved with {exc.file} (same capture {aliases.label}), "
+                                 f"which was rejected: {exc.problem}{detail}")
         try:
             moved = self.watcher.move_rejected(group, reasons)
         except OSError as err:
             self._counters["move_errors"] += 1
-            self._log.error("scan.move_failed", group=group.key, error=str(err))
+            self._log.error("scan.move_failed", capture=aliases.label, error=_os_error(err))
             moved = []
             self.watcher.forget(group.names)
+        self._capture_numbers.pop(group.key, None)
         self._counters["captures_rejected"] += 1
         self._counters["files_rejected"] += len(moved)
-        self._event("scan.rejected", {"file": exc.file, "problem": exc.problem, "files": group.names,
-                                      "moved_to": [str(p) for p in moved]})
-        self._log.warning("scan.rejected", file=exc.file, problem=exc.problem)
+        self._event("scan.rejected", {"capture": aliases.label, "file": exc.file, "problem": exc.problem,
+                                      "files": aliases.names(group.names), "files_moved": len(moved),
+                                      "moved_to": self.config.watch.rejected_dir if moved else ""})
+        self._log.warning("scan.rejected", capture=aliases.label, file=exc.file, problem=exc.problem)
 
     # -- events, counters ----------------------------------------------------------------------------
     def _event(self, name: str, payload: dict[str, Any], *, t_lsl: float | None = None, kind: str = "scan") -> None:

@@ -88,7 +88,7 @@ class EmgTruth(BaseModel):
 
 
 def indices_from_standardised(std: dict[str, float]) -> dict[str, float]:
-    """Ferrario indices (domain.md) from constant standardised values (% of cotton roll) of TA/MM R/L."""
+    """Ferrario indices (docs/devices.md, EMG) from constant standardised values (% of cotton roll) of TA/MM R/L."""
     ta_r, ta_l, mm_r, mm_l = std["TA_R"], std["TA_L"], std["MM_R"], std["MM_L"]
     total = ta_r + ta_l + mm_r + mm_l
     poc_ta = (1.0 - abs(ta_r - ta_l) / (ta_r + ta_l)) * 100.0

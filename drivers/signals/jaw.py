@@ -1,6 +1,6 @@
 """Mandibular-tracking generator: incisal point relative to ICP (mm) and mandible angles (deg) at 200 Hz.
 
-Axes (domain.md): x lateral (+ subject's right), y vertical (+ up; opening is NEGATIVE y), z antero-posterior
+Axes (docs/file-format.md, jaw_incisal): x lateral (+ subject's right), y vertical (+ up; opening is NEGATIVE y), z antero-posterior
 (+ forward). Angles are derived from the incisal position with fixed, documented gains:
     pitch = pitch_deg_per_mm * (-y)   (1.0 deg/mm: +pitch = mandible rotating open)
     yaw   = yaw_deg_per_mm * x        (0.8 deg/mm: +yaw = chin turning to the subject's right)

@@ -1,7 +1,7 @@
 """Protocol step names shared by every signal generator, and the nominal jaw+EMG+stabilometry battery.
 
 A generator that does not care about a step treats it as ``IDLE``. ``VISIT_BATTERY`` lists, in visit order, the
-steps of the jaw+sEMG battery followed by stabilometry (domain.md): each entry is ``(step, repetitions,
+steps of the jaw+sEMG battery followed by stabilometry (the A-MUSE visit protocol): each entry is ``(step, repetitions,
 duration_s)`` where ``duration_s`` is the nominal duration of the WHOLE step (all its repetitions happen inside it,
 see :func:`drivers.signals.schedule.task_windows`)."""
 
@@ -51,7 +51,7 @@ class BatteryItem(NamedTuple):
     duration_s: float
 
 
-#: Nominal jaw + sEMG battery then stabilometry, in visit order (domain.md "Protocol").
+#: Nominal jaw + sEMG battery then stabilometry, in visit order (the A-MUSE visit protocol).
 VISIT_BATTERY: tuple[BatteryItem, ...] = (
     BatteryItem(EMG_REST, 1, 10.0),  # rest 10 s
     BatteryItem(EMG_COTTON_ROLL, 1, 5.0),  # standardisation clench on 10-mm cotton rolls, 5 s (central 3 s)

@@ -16,7 +16,7 @@ velocity); a change of condition cross-fades the scale over 0.5 s.
 
 Cells from (F, x, y), board width W and depth D, with p = 2x/W, q = 2y/D (bilinear split of a point load):
     TR = F(1+p)(1+q)/4, BR = F(1+p)(1-q)/4, TL = F(1-p)(1+q)/4, BL = F(1-p)(1-q)/4
-which satisfies exactly x = (W/2)[(TR+BR)-(TL+BL)]/F and y = (D/2)[(TR+TL)-(BR+BL)]/F (domain.md WBB formula).
+which satisfies exactly x = (W/2)[(TR+BR)-(TL+BL)]/F and y = (D/2)[(TR+TL)-(BR+BL)]/F (docs/devices.md, "Axes, cell order, COP formulas").
 
 Steps: ``stab_eyes_open``/``stab_eyes_closed`` set the condition; ``stab_off``: the subject steps off (total load
 ramps to exactly 0 over ``step_s``; COP is NaN while F == 0); any other step is "idle" = standing eyes open
@@ -125,7 +125,7 @@ def cells_from_cop(
 
 
 def cop_from_cells(cells: np.ndarray, width_mm: float = 433.0, depth_mm: float = 238.0) -> np.ndarray:
-    """(n, 2) COP mm from (n, 4) TR BR TL BL by the domain.md WBB formula (NaN where the total load is 0)."""
+    """(n, 2) COP mm from (n, 4) TR BR TL BL by the WBB formula of docs/devices.md (NaN where the total load is 0)."""
     tr, br, tl, bl = cells.T
     f = cells.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):

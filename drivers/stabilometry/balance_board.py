@@ -28,17 +28,18 @@ from acquisition.clock import local_clock
 from acquisition.events import Event
 from acquisition.source import SourceError
 from acquisition.stream import DeviceIdentity, StreamSpec
+from drivers.common.port_label import port_label, transport_label
 from drivers.stabilometry.config import BalanceBoardConfig
 from drivers.stabilometry.cop import CELLS, COP_CHANNELS, cop_from_cells
 from drivers.stabilometry.evdev_reader import DeviceGone, EvdevReader, ReportAssembler, find_balance_board
-from drivers.stabilometry.reporting import Reporter
+from drivers.common.reporter import Reporter
 from drivers.stabilometry.resample import SwariiResampler
 from drivers.stabilometry.stepoff import StepOffDetector
 from drivers.stabilometry.timemap import KernelTimeMap
 
 KG_PER_CODE = 0.01
 _COUNTERS = ("reports", "bad_records", "bytes_skipped", "syn_dropped", "bad_values", "disconnects",
-             "reconnects", "out_of_order", "empty_windows", "held_pushes", "stepped_off", "stepped_on", "silent")
+             "reconnects", "out_of_order", "empty_windows", "held_pushes", "stepped_off", "stepped_on", "stalls")
 
 
 class BalanceBoardSource:
@@ -57,7 +58,7 @@ class BalanceBoardSource:
         self._tmap = KernelTimeMap()
         rs = self.config.resample
         self._resampler = SwariiResampler(rate_hz=rs.rate_hz, window_s=rs.window_s, n_channels=4)
-        self._step = StepOffDetector(self.config.step_off)
+        self._stepoff = StepOffDetector(self.config.step_off)
         self._seq = 0
         self._connected = False
         self._gone_since: float | None = None
@@ -104,11 +105,10 @@ class BalanceBoardSource:
         self._was_evdev = reader.kind == "evdev"
         self._connected = True
         self._asm.reset(reader.initial_state)
-        simulated = reader.kind != "evdev" or ident["phys"].startswith("amuse-sim")
-        serial = cfg.serial or ident["uniq"] or ident["phys"] or path
-        transport = f"evdev:{path}" if reader.kind == "evdev" else f"evdev-records:{path}"
+        serial = cfg.serial or ident["uniq"] or ident["phys"] or port_label(path)
+        transport = transport_label("evdev" if reader.kind == "evdev" else "evdev-records", path)
         device = DeviceIdentity(model="Nintendo Wii Balance Board (RVL-WBC-01)", serial=serial,
-                                firmware="hid-wiimote", vendor="Nintendo", simulated=simulated, transport=transport)
+                                firmware="hid-wiimote", vendor="Nintendo", simulated=cfg.simulated, transport=transport)
         rate = cfg.resample.rate_hz
         scale_src = "hid-wiimote (wiimod_bboard_in_ext): ABS_HAT* in 10 g units, 1700 = 17 kg calibration point"
         self._streams = (
@@ -123,7 +123,7 @@ class BalanceBoardSource:
                        scale_source=f"cop.py four-cell formula, {cfg.geometry.width_mm} x {cfg.geometry.depth_mm} mm"),
         )
         self._last_real_host = self._clock()
-        self._rep.event("device.opened", level="info", kind="device", path=path, reader=reader.kind,
+        self._rep.event("device.opened", level="info", kind="device", path=port_label(path), reader=reader.kind,
                         clock_monotonic=reader.clock_monotonic, device_name=ident["name"], phys=ident["phys"],
                         uniq=ident["uniq"], vidpid=ident["vidpid"])
 
@@ -192,7 +192,7 @@ class BalanceBoardSource:
         elif not self._asm.complete and not self._silent_reported and now - self._last_real_host > 2.0:
             # nothing at all since (re)connection: a board that never reports is worth saying, once
             self._silent_reported = True
-            self._rep.event("device.silent", count="silent", stream="plate_raw", path=self._path,
+            self._rep.event("stream.stalled", count="stalls", stream="plate_raw", path=port_label(self._path),
                             detail="no complete report for 2 s")
         if n:
             self._silent_reported = False
@@ -200,7 +200,7 @@ class BalanceBoardSource:
         return out
 
     def drain_events(self) -> Sequence[Event]:
-        return self._rep.drain()
+        return self._rep.drain_events()
 
     def counters(self) -> Mapping[str, int]:
         c = self._rep.counters()
@@ -228,7 +228,7 @@ class BalanceBoardSource:
 
     def _step_events(self, kg: np.ndarray, t_lsl: np.ndarray) -> None:
         load = kg.sum(axis=1)
-        for i, what, f in self._step.update(load):
+        for i, what, f in self._stepoff.update(load):
             name = "subject.stepped_off" if what == "off" else "subject.stepped_on"
             self._rep.event(name, kind="qc", level="info", stream="plate_raw", t_lsl=float(t_lsl[i]),
                             count=f"stepped_{what}", load_kg=round(f, 2),
@@ -238,7 +238,7 @@ class BalanceBoardSource:
         p = reader.parser
         bad0, skipped0 = self._parser_seen
         if p.bad_records > bad0:
-            self._rep.event("record.bad", count="bad_records", n=p.bad_records - bad0, stream="plate_raw",
+            self._rep.event("frame.malformed", count="bad_records", n=p.bad_records - bad0, stream="plate_raw",
                             bytes_skipped=p.bytes_skipped - skipped0)
             self._rep.count("bytes_skipped", p.bytes_skipped - skipped0)
         self._parser_seen = (p.bad_records, p.bytes_skipped)
@@ -247,8 +247,8 @@ class BalanceBoardSource:
         if self._connected:
             self._connected = False
             self._gone_since = self._clock()
-            self._rep.event("device.disconnected", count="disconnects", stream="plate_raw", detail=why,
-                            path=self._path)
+            self._rep.event("link.disconnected", count="disconnects", stream="plate_raw", detail=why,
+                            path=port_label(self._path))
         reader = self._reader
         if reader is not None and reader.kind == "records":
             reader.parser.reset()  # a cut record from before the loss must not glue onto the next writer's data
@@ -268,8 +268,8 @@ class BalanceBoardSource:
         reader = self._reader
         if reader is not None:
             self._asm.reset(reader.initial_state)
-        self._rep.event("device.reconnected", count="reconnects", stream="plate_raw", level="info",
-                        gap_s=round(gone, 3), path=self._path)
+        self._rep.event("link.reconnected", count="reconnects", stream="plate_raw", level="info",
+                        gap_s=round(gone, 3), path=port_label(self._path))
 
     def _try_reopen(self, timeout: float) -> None:
         now = self._clock()

@@ -58,6 +58,7 @@ class BalanceBoardConfig(BaseModel):
     hold_after_s: float = Field(default=0.2, gt=0, description="silence after which held values feed the resampler")
     reconnect_s: float = Field(default=0.25, gt=0)
     serial: str = Field(default="", description="identity override; default: device uniq/phys or path")
+    simulated: bool = Field(default=False, description="set by whoever started a simulator behind `device`")
 
 
 class CellBoardCalibration(BaseModel):
@@ -89,6 +90,7 @@ class CellBoardConfig(BaseModel):
     )
     reply_timeout_s: float = Field(default=1.0, gt=0)
     stall_s: float = Field(default=0.3, gt=0, description="no frame for this long while streaming: a stall event")
+    simulated: bool = Field(default=False, description="set by whoever started a simulator behind `port`")
 
 
 class LslPlateConfig(BaseModel):

@@ -1,6 +1,6 @@
 """Centre of pressure, ISPGR axes (X mediolateral, + to the subject's right; Y anteroposterior, + forward), mm.
 
-One module for the three platforms (formulas of docs/domain.md):
+One module for the three platforms (formulas in docs/devices.md, "Axes, cell order, COP formulas"):
 
 - four corner cells (Wii Balance Board geometry, cells TR BR TL BL):
   x = (W/2) [(TR + BR) - (TL + BL)] / F,  y = (D/2) [(TR + TL) - (BR + BL)] / F,  F = TR + BR + TL + BL

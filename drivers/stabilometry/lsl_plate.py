@@ -32,7 +32,7 @@ from acquisition.source import SourceError
 from acquisition.stream import DeviceIdentity, StreamSpec
 from drivers.stabilometry.config import LslPlateConfig
 from drivers.stabilometry.cop import COP_CHANNELS, FORCE_CHANNELS, cop_from_forces
-from drivers.stabilometry.reporting import Reporter
+from drivers.common.reporter import Reporter
 from drivers.stabilometry.stepoff import StepOffDetector
 
 FORCE_UNITS = {"N": "N", "n": "N", "newton": "N", "newtons": "N"}
@@ -83,7 +83,7 @@ class LslPlateSource:
         self._streams: tuple[StreamSpec, ...] = ()
         self._dtype = np.float32
         self._seq = 0
-        self._step = StepOffDetector(config.step_off)
+        self._stepoff = StepOffDetector(config.step_off)
         self._last_sample_host = 0.0
         self._stalled = False
         self._rate = 0.0
@@ -131,7 +131,7 @@ class LslPlateSource:
         dev = DeviceIdentity(model=info.desc().child("acquisition").child_value("model") or info.type() or "force plate",
                              serial=info.source_id() or info.uid(), vendor=info.desc().child("acquisition").child_value("manufacturer") or "unknown",
                              firmware="unknown", simulated=info.desc().child("acquisition").child_value("simulated") == "true",
-                             transport=f"lsl:{cfg.stream_name}@{info.hostname()}")
+                             transport=f"lsl:{cfg.stream_name}")  # never the sender's hostname (names a PC)
         self._streams = (
             StreamSpec(name="plate_raw", kind="plate", channels=FORCE_CHANNELS, units=norm_units, dtype=dtype_name,
                        nominal_rate=self._rate, device=dev, scale_source="as published on LSL (physical units)"),
@@ -175,7 +175,7 @@ class LslPlateSource:
         self._seq += n
         self._rep.count("samples", n)
         load_kg = data[:, 2] / self.config.gravity
-        for i, what, f in self._step.update(load_kg):
+        for i, what, f in self._stepoff.update(load_kg):
             self._rep.event("subject.stepped_off" if what == "off" else "subject.stepped_on", kind="qc",
                             level="info", stream="plate_raw", t_lsl=float(ts[i]), count=f"stepped_{what}",
                             load_kg=round(f, 2), threshold_kg=self.config.step_off.threshold_kg)
@@ -204,7 +204,7 @@ class LslPlateSource:
                         t_local=self._clock())
 
     def drain_events(self) -> Sequence[Event]:
-        return self._rep.drain()
+        return self._rep.drain_events()
 
     def counters(self) -> Mapping[str, int]:
         return self._rep.counters()

@@ -1,73 +1,108 @@
-"""`amuse-acq simulate balance-board|cell-board [--fault ...]`: one simulator alone, until SIGINT/SIGTERM.
+"""`amuse-acq simulate balance-board|cell-board`: one plate simulator alone, until SIGINT/SIGTERM.
 
-The first line printed (flushed) is the path the simulator serves: the cell board's serial symlink, or the
-balance board's event device (uinput) / FIFO of event records (fallback). A driver is then pointed at it.
+The first line printed (flushed) is the path the simulator serves: the cell faults's serial symlink, or the
+balance faults's event device (uinput) / FIFO of event records (fallback). A driver is then pointed at it.
+
+    python -m drivers.stabilometry.simulate_cli cell-faults --fault bad_crc --fault-every 2 --drift-ppm 100
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
-from drivers.common.faults import FaultSettings, FaultSwitchboard
-from drivers.common.sim_cli import add_fault_option, arm_all, stop_on_signals
+from drivers.common import sim_cli
+from drivers.common.faults import FaultSwitchboard
+from drivers.common.sim_cli import SimCommand
+from drivers.stabilometry.cell_board.simulator import CellBoardSimulator
 
-FAULTS = ("bad_crc", "truncated", "garbage", "seq_jump", "stall", "unplug")
-BB_FAULTS = ("truncated", "garbage", "seq_jump", "stall", "unplug")
-
-
-def _parser(kind: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=f"amuse-acq simulate {kind}", description=__doc__)
-    add_fault_option(p, FAULTS if kind == "cell-board" else BB_FAULTS)
-    p.add_argument("--fault-every", type=float, default=0.0, metavar="S",
-                   help="re-arm the listed faults every S seconds (0: once, at start)")
-    p.add_argument("--drift-ppm", type=float, default=0.0, help="device clock error, ppm (100 = 100 ppm fast)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--mass-kg", type=float, default=70.0)
-    p.add_argument("--step", default="stab_eyes_open", help="protocol step the simulated subject follows")
-    if kind == "cell-board":
-        p.add_argument("--link", default=None, help="symlink to serve the pty behind (default: a temp path)")
-    else:
-        p.add_argument("--transport", choices=("auto", "uinput", "fifo"), default="auto")
-        p.add_argument("--fifo", default=None, help="FIFO path for the record-stream fallback (default: temp)")
-    return p
+#: the faults each simulator fires (see cell_board/simulator.py and balance_board_sim.py); a clock drift is
+#: `--drift-ppm`, not a fault
+CELL_BOARD_FAULTS = CellBoardSimulator.FAULTS
+BALANCE_BOARD_FAULTS = ("truncated", "garbage", "seq_jump", "stall", "unplug")
 
 
-def main_simulate(kind: str, argv: Sequence[str] | None = None) -> int:
-    if kind not in ("balance-board", "cell-board"):
-        print(f"unknown simulator {kind!r}: choose balance-board or cell-board", file=sys.stderr)
-        return 2
-    args = _parser(kind).parse_args(list(argv) if argv is not None else None)
-    board = FaultSwitchboard(FaultSettings(drift_ppm=args.drift_ppm))
-    arm_all(board, args.fault)
-    stop = stop_on_signals()
-    tmp = tempfile.TemporaryDirectory(prefix="amuse-sim-")
-    try:
-        if kind == "cell-board":
-            from drivers.stabilometry.cell_board.simulator import CellBoardSimulator
+def _common(p: argparse.ArgumentParser, faults: Sequence[str]) -> None:
+    sim_cli.add_fault_options(p, faults)
+    sim_cli.add_seed(p)
+    sim_cli.add_step(p, "stab_eyes_open")
+    p.add_argument("--mass-kg", type=sim_cli.positive, default=70.0, help="the simulated subject's mass (default 70)")
 
-            link = args.link or str(Path(tmp.name) / "cell-board")
-            sim = CellBoardSimulator(link=link, seed=args.seed, mass_kg=args.mass_kg, faults=board)
-        else:
-            from drivers.stabilometry.balance_board_sim import BalanceBoardSimulator
 
-            fifo = args.fifo or str(Path(tmp.name) / "balance-board.events")
-            sim = BalanceBoardSimulator(transport=args.transport, fifo_path=fifo, seed=args.seed,
-                                        mass_kg=args.mass_kg, faults=board)
-        sim.set_step(args.step)
+def add_cell_board_arguments(p: argparse.ArgumentParser) -> None:
+    _common(p, CELL_BOARD_FAULTS)
+    sim_cli.add_link(p, "a symlink in a temporary folder")
+
+
+def add_balance_board_arguments(p: argparse.ArgumentParser) -> None:
+    _common(p, BALANCE_BOARD_FAULTS)
+    p.add_argument("--transport", choices=("auto", "uinput", "fifo"), default="auto",
+                   help="uinput event device, or a FIFO of event records (auto: uinput when usable)")
+    p.add_argument("--fifo", default=None, metavar="PATH",
+                   help="FIFO path for the record-stream fallback (default: a temporary path)")
+
+
+class _Plate(Protocol):
+    @property
+    def path(self) -> str: ...
+    def set_step(self, step: str, duration_s: float = 3600.0) -> None: ...
+    def start(self) -> object: ...
+    def stop(self) -> None: ...
+
+
+def _serve(sim: _Plate, faults: FaultSwitchboard, args: argparse.Namespace) -> int:
+    sim.set_step(args.step)
+    with sim_cli.signal_stop() as stop:
         sim.start()
-        print(sim.path, flush=True)
-        while not stop.wait(args.fault_every if args.fault_every > 0 else 0.5):
-            if args.fault_every > 0:
-                arm_all(board, args.fault)
-        sim.stop()
-    finally:
-        tmp.cleanup()
+        try:
+            sim_cli.announce(sim.path)
+            sim_cli.serve_until_stopped(stop, faults, args)
+        finally:
+            sim.stop()
     return 0
 
 
-if __name__ == "__main__":  # python -m drivers.stabilometry.simulate_cli cell-board --fault bad_crc
-    raise SystemExit(main_simulate(sys.argv[1] if len(sys.argv) > 1 else "", sys.argv[2:]))
+def run_cell_board(args: argparse.Namespace) -> int:
+    from drivers.stabilometry.cell_board.simulator import CellBoardSimulator
+
+    faults = sim_cli.switchboard(args)
+    with tempfile.TemporaryDirectory(prefix="amuse-sim-") as tmp:
+        with sim_cli.building("cell-faults"):
+            sim = CellBoardSimulator(link=args.link or str(Path(tmp) / "cell-faults"), seed=args.seed,
+                                     mass_kg=args.mass_kg, faults=faults)
+        return _serve(sim, faults, args)
+
+
+def run_balance_board(args: argparse.Namespace) -> int:
+    from drivers.stabilometry.balance_board_sim import BalanceBoardSimulator
+
+    faults = sim_cli.switchboard(args)
+    with tempfile.TemporaryDirectory(prefix="amuse-sim-") as tmp:
+        with sim_cli.building("balance-faults"):
+            fifo = args.fifo or str(Path(tmp) / "balance-faults.events")
+            sim = BalanceBoardSimulator(transport=args.transport, fifo_path=fifo, seed=args.seed,
+                                        mass_kg=args.mass_kg, faults=faults)
+        return _serve(sim, faults, args)
+
+
+CELL_BOARD = SimCommand(name="cell-board", help="the 4-cell force plate board on a pty",
+                        description="The 4-cell force plate board alone, on a pty, until SIGINT/SIGTERM; prints "
+                        "the symlink it serves first.", add_arguments=add_cell_board_arguments,
+                        run=run_cell_board)
+BALANCE_BOARD = SimCommand(name="balance-board", help="a Wii Balance Board (uinput event device or FIFO)",
+                           description="A Wii Balance Board alone, until SIGINT/SIGTERM; prints the event device "
+                           "(uinput) or the FIFO of event records it serves first.", add_arguments=add_balance_board_arguments,
+                           run=run_balance_board)
+COMMANDS = (BALANCE_BOARD, CELL_BOARD)
+
+
+def main_simulate(kind: str, argv: Sequence[str] | None = None) -> int:
+    """`main_simulate("cell-board", [...])`, as `python -m drivers.stabilometry.simulate_cli cell-board ...`."""
+    return sim_cli.standalone(COMMANDS, [kind, *(argv or [])])
+
+
+if __name__ == "__main__":
+    raise SystemExit(sim_cli.standalone(COMMANDS))

@@ -23,12 +23,15 @@ from typing import Any
 import numpy as np
 
 from acquisition.chunk import Chunk
-from acquisition.clock import CounterClock, utc_iso
+from acquisition.clock import CounterClock
 from acquisition.events import Event
 from acquisition.lslenv import local_clock
 from acquisition.log import get_logger
 from acquisition.source import SourceError
 from acquisition.stream import DeviceIdentity, StreamSpec
+from drivers.common.port_label import port_label, transport_label
+from drivers.common.reporter import Reporter
+from drivers.common.sequence import continue_after_outage
 from drivers.emg.bitalino.board import BitalinoBoard, BoardReplyError, identify
 from drivers.emg.bitalino.codec import Decoded
 from drivers.emg.bitalino.config import BitalinoConfig, BoardConfig
@@ -38,6 +41,7 @@ from drivers.emg.bitalino.transfer import offset_uv, scale_uv
 from drivers.emg.labels import EMG_UNIT
 
 MODEL = "BITalino (r)evolution"
+_INFO_EVENTS = frozenset({"device.identified", "link.reconnected", "stream.resumed", "board.restarted"})
 CLOCK_UPDATE_S = 0.025
 
 
@@ -47,7 +51,7 @@ class _BoardRunner:
     def __init__(
         self,
         cfg: BoardConfig,
-        top: BitalinoConfig,
+        source_cfg: BitalinoConfig,
         board: BitalinoBoard,
         spec: StreamSpec,
         out: "queue.Queue[Chunk]",
@@ -55,14 +59,14 @@ class _BoardRunner:
         clock: Callable[[], float],
     ) -> None:
         self.cfg = cfg
-        self.top = top
+        self.source_cfg = source_cfg
         self.board = board
         self.spec = spec
         self.out = out
         self.emit = emit
         self.clock_fn = clock
-        self.fit = CounterClock(float(top.rate))
-        self.period = 1.0 / top.rate
+        self.fit = CounterClock(float(source_cfg.rate))
+        self.period = 1.0 / source_cfg.rate
         self.counts: dict[str, int] = {
             "disconnects": 0,
             "reconnects": 0,
@@ -107,16 +111,16 @@ class _BoardRunner:
     def _loop(self) -> None:
         while self._running:
             try:
-                self._step()
+                self._poll_once()
             except Exception as exc:  # noqa: BLE001 - a reader thread must report, never die silently
-                self.log.error("reader.failed", error=repr(exc))
                 self.emit("reader.failed", self.spec.name, {"error": repr(exc)})
                 self._needs_init = True
                 self._next_init_try = self.clock_fn() + 0.5
 
-    def _step(self) -> None:
+    def _poll_once(self) -> None:
+        """One pass of the reader loop: wait for the next read slot, read, account link changes, decode."""
         board = self.board
-        wait = self._last_poll + self.top.read_interval_s - self.clock_fn()
+        wait = self._last_poll + self.source_cfg.read_interval_s - self.clock_fn()
         if wait > 0:
             time.sleep(wait)
         data, t = board.poll(0.05)
@@ -124,11 +128,9 @@ class _BoardRunner:
         for kind, detail in board.link.take_transitions():
             if kind == "disconnected":
                 self.counts["disconnects"] += 1
-                self.log.warning("link.disconnected", detail=detail)
                 self.emit("link.disconnected", self.spec.name, {"detail": detail, "last_seq": self._last_seq})
             else:
                 self.counts["reconnects"] += 1
-                self.log.info("link.reconnected", detail=detail)
                 self.emit("link.reconnected", self.spec.name, {"detail": detail})
         if board.link.generation != self._gen and board.link.connected:
             self._gen = board.link.generation
@@ -146,22 +148,21 @@ class _BoardRunner:
             self._handle(board.decoder.feed(data, t))
         elif board.link.connected and board.live:
             quiet = t - self._last_bytes_t
-            if quiet > self.top.stall_s and not self._stalled:
+            if quiet > self.source_cfg.stall_s and not self._stalled:
                 self._stalled = True
                 self.counts["stalls"] += 1
-                self.log.warning("stream.stalled", quiet_s=round(quiet, 3))
                 self.emit("stream.stalled", self.spec.name, {"quiet_s": quiet})
-            if quiet > self.top.restart_after_s:
+            if quiet > self.source_cfg.restart_after_s:
                 self.counts["restarts"] += 1
                 self._reinit("stall")
 
     def _reinit(self, why: str) -> None:
         board = self.board
         try:
-            identify(board, min_major=self.top.min_firmware_major)
+            identify(board, min_major=self.source_cfg.min_firmware_major)
             board.start(next_seq=(self._last_seq + 1) if self._last_seq is not None else 0)
         except (SourceError, BoardReplyError) as exc:
-            self.log.warning("board.reinit_failed", why=why, error=str(exc))
+            self.emit("device.reinit_failed", self.spec.name, {"why": why, "error": str(exc)})
             self._next_init_try = self.clock_fn() + 0.3
             self._needs_init = True
             return
@@ -187,17 +188,16 @@ class _BoardRunner:
             # first frame after the restart was emitted at most a little before it was read
             # emission of the first frame: lower envelope of the batch's arrivals, stepped back by the period
             t_first = float(np.min(t_arr - (seq - seq[0]) * self.period))
-            est = int(round((t_first - self._last_t) / self.period))
-            first = self._last_seq + max(1, est)
+            first, lost = continue_after_outage(self._last_seq, self._last_t, t_first, float(self.source_cfg.rate))
             delta = first - int(seq[0])
             if delta:
                 seq = seq + delta
                 self.board.decoder.shift(delta)
-            lost = first - self._last_seq - 1
             if lost > 0:
                 self.counts["reconnect_gaps"] += 1
                 self.counts["reconnect_samples_lost"] += lost
-                self.emit("frame.gap", self.spec.name, {"lost": lost, "estimated": True, "first_missing": self._last_seq + 1, "reason": "restart"})
+                self.emit("samples.missing", self.spec.name, {"lost": lost, "estimated": True,
+                                                              "first_missing": self._last_seq + 1, "reason": "restart"})
         self._observe(seq, t_arr)
         t_lsl = self.fit.times(seq)
         if self._last_t is not None and self._last_seq is not None and not self._rebased_now:
@@ -238,8 +238,7 @@ class BitalinoEmgSource:
         self._clock = clock
         self._comports = comports
         self._queue: "queue.Queue[Chunk]" = queue.Queue()
-        self._events: list[Event] = []
-        self._ev_lock = threading.Lock()
+        self._rep = Reporter("bitalino", clock=clock)
         self._runners: list[_BoardRunner] = []
         self._specs: list[StreamSpec] = []
         self._final_counts: dict[str, int] = {}
@@ -254,29 +253,28 @@ class BitalinoEmgSource:
         return list(self._specs)
 
     def _emit(self, name: str, stream: str, payload: Mapping[str, Any]) -> None:
-        ev = Event(t_lsl=self._clock(), utc=utc_iso(), kind="device", name=name, stream=stream, payload=dict(payload))
-        with self._ev_lock:
-            self._events.append(ev)
+        level = "info" if name in _INFO_EVENTS else "warning"
+        self._rep.event(name, stream=stream, level=level, **payload)
 
     def open(self) -> None:
         if self._runners:
             return
-        top = self.config
+        config = self.config
         try:
-            for cfg in top.boards:
+            for cfg in config.boards:
                 kw = {} if self._comports is None else {"comports": self._comports}
                 path, usb_serial = find_port(cfg, **kw)
                 board = BitalinoBoard(
                     path,
                     channels=cfg.channel_indices,
-                    rate=top.rate,
-                    reply_timeout_s=top.reply_timeout_s,
-                    command_gap_s=top.command_gap_s,
+                    rate=config.rate,
+                    reply_timeout_s=config.reply_timeout_s,
+                    command_gap_s=config.command_gap_s,
                     clock=self._clock,
                 )
                 board.open()
                 try:
-                    info = identify(board, min_major=top.min_firmware_major)
+                    info = identify(board, min_major=config.min_firmware_major)
                     state = board.state()
                     board.set_battery_threshold(cfg.battery_threshold)
                 except (BoardReplyError, SourceError) as exc:
@@ -288,8 +286,8 @@ class BitalinoEmgSource:
                     serial=serial,
                     firmware=info.text,
                     vendor="PLUX",
-                    simulated=top.simulated,
-                    transport=f"serial:{path}",
+                    simulated=config.simulated,
+                    transport=transport_label("serial", path),
                 )
                 n = len(cfg.labels)
                 spec = StreamSpec(
@@ -298,7 +296,7 @@ class BitalinoEmgSource:
                     channels=cfg.labels,
                     units=(EMG_UNIT,) * n,
                     dtype="uint16",
-                    nominal_rate=float(top.rate),
+                    nominal_rate=float(config.rate),
                     scale=(scale_uv(),) * n,
                     offset=(offset_uv(),) * n,
                     raw_units="adc_code",
@@ -308,10 +306,10 @@ class BitalinoEmgSource:
                 self._emit(
                     "device.identified",
                     cfg.stream,
-                    {"model": MODEL, "firmware": info.text, "serial": serial, "path": path, "battery_code": state.battery,
-                     "inputs": dict(cfg.inputs), "simulated": top.simulated},
+                    {"model": MODEL, "firmware": info.text, "serial": serial, "path": port_label(path), "battery_code": state.battery,
+                     "inputs": dict(cfg.inputs), "simulated": config.simulated},
                 )
-                runner = _BoardRunner(cfg, top, board, spec, self._queue, self._emit, self._clock)
+                runner = _BoardRunner(cfg, config, board, spec, self._queue, self._emit, self._clock)
                 self._runners.append(runner)
                 self._specs.append(spec)
             for r in self._runners:
@@ -334,9 +332,7 @@ class BitalinoEmgSource:
                 return out
 
     def drain_events(self) -> Sequence[Event]:
-        with self._ev_lock:
-            ev, self._events = self._events, []
-        return ev
+        return self._rep.drain_events()
 
     def counters(self) -> Mapping[str, int]:
         if not self._runners:
@@ -357,6 +353,11 @@ class BitalinoEmgSource:
             r.stop()
         if self._runners:
             self._final_counts = dict(self.counters())
+            # bytes cut by the close (a partial frame, or frames not yet confirmed): counted, not lost silently
+            for r in self._runners:
+                pending = r.board.decoder.unsettled_bytes
+                self._final_counts[f"{r.spec.name}.bytes_pending_at_close"] = pending
+                self._final_counts["bytes_pending_at_close"] = self._final_counts.get("bytes_pending_at_close", 0) + pending
         for r in self._runners:
             try:
                 r.board.close()

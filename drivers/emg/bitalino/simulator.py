@@ -2,32 +2,33 @@
 
 It answers every command of the public (r)evolution API byte for byte (version, state, battery threshold,
 sampling rate, start live / simulated mode, stop, go-idle, digital outputs, PWM) and, in live mode, streams
-frames paced in real time at the device's own rate (nominal x (1 + drift_ppm 1e-6)) from an `EmgGenerator`,
+frames paced in real time at the device's own rate (nominal x (1 + drift_ppm 1e-6), the shared
+`PacedSimulator` of drivers/common/paced_sim.py) from an `EmgGenerator`,
 converted to ADC codes through the inverse of the EMG sensor transfer function. It records the true emission
 time of every frame (LSL clock when its bytes were written) for the timestamp bench.
 
 The simulator never announces itself on the wire (a real client must not be able to tell the difference);
 whoever starts it marks the driver configuration `simulated=True` (demo, tests, `amuse-acq simulate`).
 
-Faults (drivers.common.faults), fired in live mode at the next frame: bad_crc, truncated, garbage, seq_jump,
+Faults (`FAULTS`), fired in live mode at the next frame: bad_crc, truncated, garbage, seq_jump,
 stall (backlog sent afterwards, as a device buffer would), unplug (pty closed; replugged after `unplug_s` behind
-the same symlink; the device is then idle with its counter reset, as after a Bluetooth/USB reconnect).
+the same symlink; the device is then idle with its counter reset, as after a Bluetooth/USB reconnect), drift
+(the board's crystal runs `drift_ppm` off from then on, 100 ppm if unset).
 """
 
 from __future__ import annotations
 
-import math
 import os
 import random
 import threading
-import time
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
 from acquisition.lslenv import local_clock
-from drivers.common.faults import FaultSwitchboard
+from drivers.common.faults import FaultName, FaultSwitchboard
+from drivers.common.paced_sim import PacedSimulator
 from drivers.common.pty_port import PtyPort
 from drivers.emg.bitalino import commands as cmd
 from drivers.emg.bitalino.codec import BitalinoState, channel_widths, encode_frame, encode_state, frame_length
@@ -66,8 +67,12 @@ def default_signal(rate: float, seed: int) -> SignalSource:
     return _Decimated(EmgGenerator(rate=1000.0, seed=seed), int(round(1000 / rate)))
 
 
-class BitalinoSimulator:
+class BitalinoSimulator(PacedSimulator):
     """One BITalino board. `inputs` names, for A1..A6, the generator channel wired to it (None = floating)."""
+
+    _thread_name = "bitalino-sim"
+    device_name = "bitalino"
+    FAULTS: ClassVar[tuple[FaultName, ...]] = ("bad_crc", "truncated", "garbage", "seq_jump", "stall", "unplug", "drift")
 
     def __init__(
         self,
@@ -78,6 +83,7 @@ class BitalinoSimulator:
         version: str = DEFAULT_VERSION,
         faults: FaultSwitchboard | None = None,
         drift_ppm: float | None = None,
+        fault_interval_s: float = 0.0,
         battery_code: int = 870,
         signal_factory: Callable[[float, int], SignalSource] = default_signal,
         clock: Callable[[], float] = local_clock,
@@ -86,21 +92,17 @@ class BitalinoSimulator:
     ) -> None:
         if len(inputs) > 6:
             raise ValueError("a BITalino has six analog inputs A1..A6")
+        super().__init__(port=PtyPort(link), rate=1000.0, faults=faults, drift_ppm=drift_ppm,
+                         fault_interval_s=fault_interval_s, clock=clock)
         self.inputs = tuple(inputs) + (None,) * (6 - len(inputs))
         self.version = version
-        self.faults = faults or FaultSwitchboard()
-        self.drift_ppm = self.faults.settings.drift_ppm if drift_ppm is None else float(drift_ppm)
         self.battery_code = battery_code
         self._seed = seed
         self._signal_factory = signal_factory
-        self._clock = clock
         self._record = record
         self._block = block
         self._rng = random.Random(seed + 7919)
-        self.port = PtyPort(link)
         self._lock = threading.RLock()
-        self._thread: threading.Thread | None = None
-        self._running = False
         # device state
         self.rate = 1000
         self.mode = "idle"  # idle | live | simulated
@@ -112,15 +114,12 @@ class BitalinoSimulator:
         self.commands: list[int] = []  # every byte received, for tests
         # timeline
         self._signal: SignalSource = signal_factory(float(self.rate), seed)
-        self._t_first: float | None = None
         self._k_next = 0  # next global frame index on the device's sample clock
         self._k_session0 = 0  # global index of the first frame of the current acquisition
         self._ahead = np.empty((0, 6), dtype=np.uint16)
         self._k_ahead0 = 0
         self._last_codes = [512] * 6
-        self._stall_until = 0.0
-        self._unplugged_until: float | None = None
-        self._step: tuple[str, float] | None = None
+        self._protocol_step: tuple[str, float] | None = None
         # truth
         self.sent_k: list[np.ndarray] = []
         self.sent_t: list[np.ndarray] = []
@@ -128,7 +127,6 @@ class BitalinoSimulator:
         self.skipped_k: list[int] = []
         self.sessions: list[tuple[int, float]] = []  # (first global index, time of the start command)
         self.frames_sent = 0
-        self.unplugs = 0
 
     # -- lifecycle --------------------------------------------------------------------------------------
     @property
@@ -137,31 +135,16 @@ class BitalinoSimulator:
 
     @property
     def device_rate(self) -> float:
-        return self.rate * (1.0 + self.drift_ppm * 1e-6)
+        return self.device_clock.rate_eff
 
     def start(self) -> "BitalinoSimulator":
         if self._thread is None:
-            self._running = True
-            self._thread = threading.Thread(target=self._run, name=f"bitalino-sim:{self.path}", daemon=True)
-            self._thread.start()
+            super().start()
         return self
-
-    def close(self) -> None:
-        self._running = False
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
-            self._thread = None
-        self.port.close()
-
-    def __enter__(self) -> "BitalinoSimulator":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def set_step(self, step: str, duration_s: float = 10.0) -> None:
         with self._lock:
-            self._step = (step, duration_s)
+            self._protocol_step = (step, duration_s)
             self._signal.set_step(step, duration_s)
 
     # -- truth ----------------------------------------------------------------------------------------------
@@ -179,35 +162,22 @@ class BitalinoSimulator:
 
     def ideal_time(self, k: np.ndarray) -> np.ndarray:
         """When the device's (drifting) sample clock ticked for global frame index k."""
-        assert self._t_first is not None
-        return self._t_first + np.asarray(k, dtype=np.float64) / self.device_rate
+        return self.device_clock.tick_time(np.asarray(k, dtype=np.float64))  # type: ignore[arg-type, return-value]
 
-    # -- main loop --------------------------------------------------------------------------------------
-    def _run(self) -> None:
-        while self._running:
-            now = self._clock()
-            if self._unplugged_until is not None:
-                if now >= self._unplugged_until:
-                    with self._lock:
-                        self.port.replug()
-                        self._unplugged_until = None
-                else:
-                    time.sleep(min(0.01, self._unplugged_until - now))
-                continue
-            if self.mode == "idle":
-                timeout = 0.02
-            else:
-                due_at = self._t_first + self._k_next / self.device_rate  # type: ignore[operator]
-                timeout = min(max(0.0, due_at - now), 0.02)
-                if now < self._stall_until:
-                    timeout = min(0.02, self._stall_until - now)
-            data = self.port.read(timeout)
-            if data:
-                with self._lock:
-                    for b in data:
-                        self._on_byte(b)
-            if self.mode != "idle":
-                self._emit_due()
+    # -- PacedSimulator hooks ---------------------------------------------------------------------------
+    def _on_bytes(self, data: bytes) -> None:
+        with self._lock:
+            for b in data:
+                self._on_byte(b)
+
+    def _next_due(self, now: float) -> float | None:
+        if self.mode == "idle" or not self.device_clock.started:
+            return None
+        return self.device_clock.tick_time(self._k_next)
+
+    def _on_due(self, now: float) -> None:
+        if self.mode != "idle":
+            self._emit_due()
 
     # -- commands -------------------------------------------------------------------------------------------
     def _reply(self, data: bytes) -> None:
@@ -248,9 +218,10 @@ class BitalinoSimulator:
             if new_rate != self.rate:
                 self.rate = new_rate
                 self._signal = self._signal_factory(float(new_rate), self._seed)
-                if self._step is not None:
-                    self._signal.set_step(*self._step)
-                self._t_first = None
+                if self._protocol_step is not None:
+                    self._signal.set_step(*self._protocol_step)
+                self.device_clock.set_rate(float(new_rate), self._clock())
+                self.device_clock.stop()  # the sample clock restarts at the next start command
                 self._k_next = 0
         elif low in (0x01, 0x02):
             mask = b >> 2
@@ -262,22 +233,22 @@ class BitalinoSimulator:
 
     def _start(self, mask: int, *, simulated: bool) -> None:
         now = self._clock()
-        if self._t_first is None:
-            self._t_first = now
+        dc = self.device_clock
+        if not dc.started:
+            dc.start(now, 0)
             self._k_next = 0
             self._ahead = np.empty((0, 6), dtype=np.uint16)
             self._k_ahead0 = 0
         else:
             # the device's sample clock ran on while idle: skip the signal forward to now
-            assert self._t_first is not None
-            k_now = max(self._k_next, int(math.floor((now - self._t_first) * self.device_rate)))
+            k_now = max(self._k_next, dc.due(now) - 1)
             self._advance_signal_to(k_now)
             self._k_next = k_now
         self.mask = mask
         self.mode = "simulated" if simulated else "live"
         self._k_session0 = self._k_next
         self.sessions.append((self._k_next, now))
-        self._stall_until = 0.0
+        self._stalled_until = 0.0
 
     # -- signal ---------------------------------------------------------------------------------------------
     def _codes_block(self, n: int) -> np.ndarray:
@@ -318,31 +289,29 @@ class BitalinoSimulator:
 
     def _emit_due(self) -> None:
         with self._lock:
-            if self.mode == "idle" or self._t_first is None:
+            if self.mode == "idle" or not self.device_clock.started:
                 return
             now = self._clock()
-            if now < self._stall_until:
+            if self.stalled(now):
                 return
-            due = int(math.floor((now - self._t_first) * self.device_rate)) + 1 - self._k_next
+            due = self.device_clock.due(now) - self._k_next
             if due <= 0:
                 return
             faults = self.faults
-            if faults.take("unplug"):
-                self.port.unplug()
-                self.unplugs += 1
+            if self._fire("unplug"):
+                self._begin_unplug(now)
                 self.mode = "idle"
                 self._pending_pwm = False
-                self._unplugged_until = now + faults.settings.unplug_s
                 return
-            if faults.take("stall"):
-                self._stall_until = now + faults.settings.stall_s
+            if self._fire("stall"):
+                self._begin_stall(now)
                 return
             if not self._writable(0.05):
                 return  # the host is not reading: the frames stay due and go out later, in order
             due = min(due, 2000)
             chans = [i for i in range(6) if self.mask & (1 << i)]
             n_ch = len(chans)
-            if faults.take("seq_jump"):
+            if self._fire("seq_jump"):
                 j = faults.settings.seq_jump
                 self._take_codes(self._k_next, j)
                 self.skipped_k.extend(range(self._k_next, self._k_next + j))
@@ -365,11 +334,11 @@ class BitalinoSimulator:
                 k = k0 + i
                 frame = encode_frame((k - self._k_session0) & 0x0F, sel[i], digital)
                 if i == 0:
-                    if faults.take("garbage"):
+                    if self._fire("garbage"):
                         out += bytes(self._rng.randrange(256) for _ in range(faults.settings.garbage_bytes))
-                    if faults.take("bad_crc"):
+                    if self._fire("bad_crc"):
                         frame = frame[:-1] + bytes([frame[-1] ^ 0x05])
-                    elif faults.take("truncated"):
+                    elif self._fire("truncated"):
                         frame = frame[: max(1, frame_length(n_ch) // 2)]
                 out += frame
             t_write = self._clock()

@@ -1,6 +1,8 @@
-"""NDI Aurora / Polaris mandibular tracker over the Combined API (ASCII serial protocol).
+"""NDI Aurora / Polaris mandibular tracker over the Combined API (ASCII and binary serial protocol).
 
 Modules: `crc` (CRC-16 of replies and colon-form commands), `errors` (ERRORxx codes), `commands` (command
-builder/parser), `codec` (streaming reply reader, TX/PHSR/PHINF decoders), `geometry` (quaternions, incisal
-point), `config`, `discovery`, `driver` (AuroraTracker + AuroraJawSource), `simulator`, `simulate_cli`.
+builder/parser), `codec` (streaming reply reader, TX/BX/PHSR/PHINF decoders), `geometry` (quaternions, incisal
+point), `config`, `discovery`, `tracker` (`AuroraTracker`: reset, init, TX/BX polling loop), `poller` (the tracker
+in its own process), `driver` (`AuroraJawSource`), the simulator (`simulator` with `sim_commands`, `sim_replies`,
+`sim_pose`) and `simulate_cli`.
 """

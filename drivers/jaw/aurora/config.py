@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from drivers.jaw.aurora.commands import BAUD_TO_COMM_CODE
@@ -30,6 +32,8 @@ class AuroraConfig(BaseModel):
     command_timeout_s: float = Field(default=1.0, gt=0)
     reconnect_budget_s: float = Field(default=2.0, gt=0)
     poll_factor: float = Field(default=2.0, ge=1.0, description="TX polls per device frame (>1: no frame lost)")
+    poll_command: Literal["TX", "BX"] = Field(
+        default="TX", description="tracking poll: TX (ASCII, 0.01 mm) or BX (binary floats, stored at TX resolution)")
     # -- tools
     head_tool_serial: str | None = Field(default=None, description="PHINF serial of the head reference sensor")
     jaw_tool_serial: str | None = Field(default=None, description="PHINF serial of the mandibular sensor")

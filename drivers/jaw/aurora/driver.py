@@ -25,12 +25,15 @@ from typing import Any
 import numpy as np
 
 from acquisition.chunk import Chunk
-from acquisition.clock import CounterClock, utc_iso
-from acquisition.events import Event
+from acquisition.clock import CounterClock
+from acquisition.events import Event, EventKind
 from acquisition.lslenv import local_clock
 from acquisition.log import get_logger
 from acquisition.source import SourceError
 from acquisition.stream import DeviceIdentity, StreamSpec
+from drivers.common.port_label import port_label, transport_label
+from drivers.common.reporter import Reporter
+from drivers.common.sequence import continue_after_outage
 from drivers.jaw.aurora.codec import STATE_CODES, TxReply
 from drivers.jaw.aurora.config import AuroraConfig
 from drivers.jaw.aurora.discovery import find_port
@@ -43,6 +46,8 @@ _TOOL_FIELDS = ("q0", "qx", "qy", "qz", "tx", "ty", "tz", "err", "port_status", 
 _TOOL_SCALE = (1e-4, 1e-4, 1e-4, 1e-4, 0.01, 0.01, 0.01, 1e-4, 1.0, 1.0)
 _TOOL_UNITS = ("1", "1", "1", "1", "mm", "mm", "mm", "mm", "bits", "code")
 TOOL_CHANNELS = tuple(f"{r}_{f}" for r in ("head", "jaw") for f in _TOOL_FIELDS) + ("frame", "system_status")
+
+_INFO_EVENTS = frozenset({"device.opened", "device.closed", "link.reconnected", "device.reinitialised", "icp.set"})
 
 SCALE_SOURCE = "NDI Combined API TX reply option 0001 (ndicapi ndiGetTXTransformf: q x1e-4, t x0.01 mm, err x1e-4)"
 
@@ -64,11 +69,9 @@ class AuroraJawSource:
         self._sleep = sleep
         self._poller: TxPoller | None = None
         self._streams: tuple[StreamSpec, ...] = ()
-        self._events: list[Event] = []
-        self._counters: dict[str, int] = {
-            "frames": 0, "gaps": 0, "samples_lost": 0, "duplicates": 0, "missing_head": 0, "missing_jaw": 0,
-            "unsequenced": 0, "reconnects": 0, "disconnects": 0, "unread_at_close": 0,
-        }
+        self._rep = Reporter("aurora", ("frames", "gaps", "samples_lost", "duplicates", "missing_head", "missing_jaw",
+                                        "unsequenced", "reconnects", "disconnects", "unread_at_close",
+                                        "frames_went_back"), clock=clock)
         self._fit = CounterClock(cfg.nominal_rate)
         self._axes = np.asarray(cfg.head_axes, dtype=np.float64)
         self._offset = np.asarray(cfg.incisal_offset_mm, dtype=np.float64)
@@ -119,7 +122,7 @@ class AuroraJawSource:
             firmware=f"{info.firmware} (API {info.api_revision})",
             vendor="Northern Digital Inc.",
             simulated=self.cfg.simulated,
-            transport=f"serial:{path}",
+            transport=transport_label("serial", path),
         )
         rate = self.cfg.nominal_rate
         self._streams = (
@@ -132,7 +135,7 @@ class AuroraJawSource:
         )
         tools = {f"{h:02X}": {"serial": t.serial, "type": t.tool_type, "revision": t.revision} for h, t in info.tools.items()}
         self._event("device", "device.opened", model=info.model, serial=info.serial, firmware=info.firmware,
-                    api_revision=info.api_revision, path=path, tools=tools, head_handle=self._head, jaw_handle=self._jaw)
+                    api_revision=info.api_revision, path=port_label(path), tools=tools, head_handle=self._head, jaw_handle=self._jaw)
         if self.cfg.icp_mm is None:
             self._event("qc", "icp.unset", detail="no ICP configured: jaw_incisal is relative to the head-frame origin until set_icp()")
 
@@ -151,11 +154,10 @@ class AuroraJawSource:
         return self._process(items)
 
     def drain_events(self) -> Sequence[Event]:
-        out, self._events = self._events, []
-        return out
+        return self._rep.drain_events()
 
     def counters(self) -> Mapping[str, int]:
-        c = dict(self._counters)
+        c = self._rep.counters()
         c.update(self._poller.counters if self._poller is not None else dict.fromkeys(WIRE_COUNTERS, 0))
         c["duplicates"] += c["duplicates_dropped"]  # repeats dropped in the polling process + any seen here
         return c
@@ -172,14 +174,15 @@ class AuroraJawSource:
             self._event("device", "device.closed")
 
     # -- internals -------------------------------------------------------------------------------
-    def _event(self, kind: str, name: str, **payload: Any) -> None:
+    def _event(self, kind: EventKind, name: str, *, count: str | None = None, n: int = 1, **payload: Any) -> None:
         stream = "jaw_tools" if kind == "device" else ""
-        self._events.append(Event(t_lsl=self._clock(), utc=utc_iso(), kind=kind, name=name, stream=stream, payload=payload))  # type: ignore[arg-type]
+        level = "info" if name in _INFO_EVENTS else "warning"
+        self._rep.event(name, kind=kind, stream=stream, level=level, count=count, n=n, **payload)
 
     def _note(self, name: str, payload: Mapping[str, Any]) -> None:
-        if name == "link.disconnected":
-            self._counters["disconnects"] += 1
-        self._event("device", name, **payload)
+        if "path" in payload:  # the record keeps the device's name, not the exam room's path
+            payload = {**payload, "path": port_label(str(payload["path"]))}
+        self._event("device", name, count="disconnects" if name == "link.disconnected" else None, **payload)
 
     def _process(self, items: Sequence[PollItem]) -> list[Chunk]:
         """Items in the order the poller produced them: replies are converted with the state of their device
@@ -212,8 +215,7 @@ class AuroraJawSource:
                 if f is not None and (last is None or f > last):
                     new.add(f)
         if new:
-            self._counters["unread_at_close"] += len(new)
-            self._event("device", "frame.unread_at_close", samples=len(new),
+            self._event("device", "frame.unread_at_close", count="unread_at_close", n=len(new), samples=len(new),
                         detail="frames polled after the last read() before close(): not recorded")
 
     def _check_identity(self, model: str, serial: str) -> None:
@@ -236,7 +238,7 @@ class AuroraJawSource:
         return handles[0], handles[1]
 
     def _on_reinit(self, r: Reinit) -> None:
-        self._counters["reconnects"] += 1
+        self._rep.count("reconnects")
         self._fit.reset()
         self._last_frame = None  # next frame re-anchors the sequence (see _to_chunks)
         if self.cfg.head_tool_serial is not None:
@@ -253,22 +255,24 @@ class AuroraJawSource:
         for rep, t_read in replies:
             frame = rep.frame
             if frame is None:
-                self._counters["unsequenced"] += 1
+                self._rep.count("unsequenced")
                 continue
             if self._last_frame is None:
                 if self._last_seq is not None and self._last_t is not None:
                     # after a reconnect: count the outage as lost samples at the nominal rate
-                    lost = max(0, int(round((t_read - self._last_t) * rate)) - 1)
-                    self._seq_offset = self._last_seq + 1 + lost - frame
+                    first, lost = continue_after_outage(self._last_seq, self._last_t, t_read, rate)
+                    self._seq_offset = first - frame
                     if lost:
                         self._gap(lost, reason="reconnect")
                 else:
                     self._seq_offset = -frame
             else:
                 if frame <= self._last_frame:
-                    self._counters["duplicates"] += int(frame == self._last_frame)
+                    # not stored, always counted: replies in = frames + duplicates + frames_went_back + unsequenced
+                    self._rep.count("duplicates", int(frame == self._last_frame))
                     if frame < self._last_frame:
-                        self._event("device", "frame.went_back", frame=frame, last=self._last_frame)
+                        self._event("device", "frame.went_back", count="frames_went_back", frame=frame,
+                                    last=self._last_frame)
                     continue
                 if frame > self._last_frame + 1:
                     self._gap(frame - self._last_frame - 1, reason="frame_jump", frame=frame)
@@ -287,16 +291,16 @@ class AuroraJawSource:
         best = int(np.argmin(t_read_a - seq_a * self._fit.period))
         self._fit.update(int(seq_a[best]), float(t_read_a[best]))
         t_lsl = self._fit.times(seq_a)
-        self._counters["frames"] += len(rows)
+        self._rep.count("frames", len(rows))
         return [
             Chunk.build("jaw_incisal", self._incisal(raw), seq_a, t_lsl, t_read_a),
             Chunk.build("jaw_tools", raw, seq_a, t_lsl, t_read_a),
         ]
 
     def _gap(self, lost: int, **payload: Any) -> None:
-        self._counters["gaps"] += 1
-        self._counters["samples_lost"] += lost
-        self._event("device", "frame.gap", samples_lost=lost, **payload)
+        self._rep.count("samples_lost", lost)
+        self._event("device", "samples.missing", count="gaps", lost=lost,
+                    estimated=payload.get("reason") == "reconnect", first_missing=(self._last_seq or 0) + 1, **payload)
 
     def _tool_row(self, rep: TxReply, frame: int) -> list[int]:
         row: list[int] = []
@@ -309,7 +313,7 @@ class AuroraJawSource:
             else:
                 row.extend([0] * 8 + [t.port_status or 0, STATE_CODES[t.state]])
             if t is None or t.state != "ok":
-                self._counters[f"missing_{role}"] += 1
+                self._rep.count(f"missing_{role}")
         row.extend([frame, rep.system_status])
         return row
 

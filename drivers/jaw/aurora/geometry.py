@@ -2,7 +2,7 @@
 
 Incisal point in the head frame: p = T_head^-1 * T_jaw * offset_jaw, i.e.
     p_sensor = R_head^T (R_jaw @ offset + t_jaw - t_head)
-then the head-frame axes are re-expressed in the anatomical convention of domain.md with a fixed rotation A
+then the head-frame axes are re-expressed in the anatomical convention of docs/file-format.md (jaw_incisal axes) with a fixed rotation A
 (rows: x lateral +right, y vertical +up, z anteroposterior +forward): p = A @ p_sensor. Output is p - p_ICP.
 All functions are vectorised over the leading axis.
 """

@@ -24,7 +24,8 @@ from acquisition.log import get_logger
 from acquisition.source import SourceError
 from drivers.common.serial_link import SerialLink
 from drivers.jaw.aurora import commands as cmds
-from drivers.jaw.aurora.codec import ReplyFormatError, ReplyReader, ToolInfo, TxReply, error_code, parse_phinf_basic, parse_phsr, parse_tx
+from drivers.jaw.aurora.codec import (ReplyFormatError, ReplyReader, ToolInfo, TxReply, error_code, parse_bx,
+                                      parse_phinf_basic, parse_phsr, parse_tx)
 from drivers.jaw.aurora.config import AuroraConfig
 from drivers.jaw.aurora.errors import DeviceErrorReply, describe_error
 
@@ -106,6 +107,8 @@ class AuroraTracker:
         self._gen_ready = 0
         self._next_reinit = 0.0
         self._log = get_logger("aurora", path=path)
+        #: the tracking poll: TX (ASCII) or BX (binary, about a third of the bytes), option 0001 either way
+        self._poll_bytes = f"{cfg.poll_command} 0001\r".encode("ascii")
 
     @property
     def poll_interval(self) -> float:
@@ -124,6 +127,8 @@ class AuroraTracker:
             if not self.link.connected:
                 raise NoReply("link lost")
             for text in self.reader.feed(data):
+                if isinstance(text, bytes):
+                    raise ReplyFormatError(f"expected an ASCII reply, got a {len(text)}-byte binary reply")
                 return text
 
     def transact(self, name: str, params: str = "", *, timeout: float | None = None) -> str:
@@ -241,7 +246,7 @@ class AuroraTracker:
                 self.note("reply.timeout", waited_s=round(now - self._sent_at, 3))
                 self._awaiting = False
             if not self._awaiting and now >= self._next_poll:
-                if self.link.write(b"TX 0001\r"):
+                if self.link.write(self._poll_bytes):
                     self.counters["tx_sent"] += 1
                     self._awaiting = True
                     self._sent_at = now
@@ -260,6 +265,14 @@ class AuroraTracker:
                 self._awaiting = False  # the reply ended (a CR arrived), good or bad: poll again on schedule
             for text in replies:
                 self._awaiting = False
+                if isinstance(text, bytes):
+                    try:
+                        self.emit(Reply(parse_bx(text), t_read))
+                        out += 1
+                    except ReplyFormatError as exc:
+                        self.counters["decode_errors"] += 1
+                        self.note("reply.decode_failed", detail=str(exc)[:200])
+                    continue
                 code = error_code(text)
                 if code is not None:
                     self.counters["device_errors"] += 1

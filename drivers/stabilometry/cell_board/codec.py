@@ -12,7 +12,9 @@ Replies: `ID <model>;<serial>;<firmware>`, `CAL <o1>,<o2>,<o3>,<o4>;<s1>,<s2>,<s
 scales in kg per count), `OK <COMMAND> [...]`, `ERR <reason>`.
 
 `FrameDecoder` is a resynchronising stream decoder: a bad CRC, a cut frame, an unknown type or stray bytes
-are counted (`crc_errors`, `bad_frames`, `bytes_skipped`) and skipped; it never raises on input bytes.
+are counted (`crc_errors`, `bad_frames`, `truncated`, `bytes_skipped`) and skipped; it never raises on input
+bytes. Accounting is exact at every call: bytes_in = bytes_decoded + bytes_skipped + `pending_bytes`, and every
+sync pattern taken as a frame start is a frame or reply out or one of crc_errors, bad_frames, truncated.
 """
 
 from __future__ import annotations
@@ -97,7 +99,10 @@ class DecoderStats:
     replies: int = 0
     crc_errors: int = 0
     bad_frames: int = 0  # unknown type / bad length / undecodable reply
+    truncated: int = 0  # a frame cut by the end of the input (flush, reset): its sync bytes skipped
     bytes_skipped: int = 0
+    bytes_in: int = 0
+    bytes_decoded: int = 0  # bytes of the frames and replies returned
 
 
 class FrameDecoder:
@@ -107,48 +112,64 @@ class FrameDecoder:
         self._buf = bytearray()
         self.stats = DecoderStats()
 
-    def reset(self) -> None:
-        self._buf.clear()
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes fed but not yet decoded or counted (a frame still arriving)."""
+        return len(self._buf)
 
-    def feed(self, data: bytes) -> list[SampleFrame | ReplyFrame]:
+    def flush(self) -> list[SampleFrame | ReplyFrame]:
+        """The input has ended: decode what can be and count the rest, nothing stays pending. Why not just wait:
+        a reply header cut after its length byte would hold every frame behind it until 200 bytes came."""
+        return self.feed(b"", final=True)
+
+    def reset(self) -> list[SampleFrame | ReplyFrame]:
+        """End of this input (a new port after a replug): `flush`, so the old bytes are decoded or counted."""
+        return self.flush()
+
+    def feed(self, data: bytes, *, final: bool = False) -> list[SampleFrame | ReplyFrame]:
         buf = self._buf
         buf.extend(data)
         out: list[SampleFrame | ReplyFrame] = []
         st = self.stats
+        st.bytes_in += len(data)
         i = 0
         n = len(buf)
         while True:
             j = buf.find(SYNC, i)
             if j < 0:
                 # keep a trailing 0xA5 that may be the first half of a sync
-                keep = 1 if n > i and buf[n - 1] == SYNC[0] else 0
+                keep = 1 if not final and n > i and buf[n - 1] == SYNC[0] else 0
                 st.bytes_skipped += n - i - keep
                 i = n - keep
                 break
             st.bytes_skipped += j - i
             i = j
-            if n - i < 3:
-                break
-            t = buf[i + 2]
-            if t == T_SAMPLE:
-                flen = SAMPLE_FRAME_LEN
-            elif t == T_REPLY:
-                if n - i < 4:
-                    break
-                ln = buf[i + 3]
-                if not 1 <= ln <= MAX_REPLY:
+            flen = 0
+            if n - i >= 3:
+                t = buf[i + 2]
+                if t == T_SAMPLE:
+                    flen = SAMPLE_FRAME_LEN
+                elif t == T_REPLY:
+                    if n - i >= 4:
+                        ln = buf[i + 3]
+                        if not 1 <= ln <= MAX_REPLY:
+                            st.bad_frames += 1
+                            st.bytes_skipped += 2
+                            i += 2
+                            continue
+                        flen = 2 + 1 + 1 + ln + 2
+                else:
                     st.bad_frames += 1
                     st.bytes_skipped += 2
                     i += 2
                     continue
-                flen = 2 + 1 + 1 + ln + 2
-            else:
-                st.bad_frames += 1
+            if flen == 0 or n - i < flen:
+                if not final:
+                    break  # the frame is still arriving
+                st.truncated += 1  # cut by the end of the input: look for frames inside what came
                 st.bytes_skipped += 2
                 i += 2
                 continue
-            if n - i < flen:
-                break
             payload = bytes(buf[i + 2: i + flen - 2])
             crc = buf[i + flen - 2] | (buf[i + flen - 1] << 8)
             if crc16(payload) != crc:
@@ -161,13 +182,15 @@ class FrameDecoder:
                 cells = tuple(_int24(payload, 3 + 3 * k) for k in range(4))
                 out.append(SampleFrame(counter=counter, cells=cells))  # type: ignore[arg-type]
                 st.frames += 1
+                st.bytes_decoded += flen
             else:
                 try:
-                    text = payload[2:].decode("ascii")
-                    out.append(ReplyFrame(text=text))
+                    out.append(ReplyFrame(text=payload[2:].decode("ascii")))
                     st.replies += 1
+                    st.bytes_decoded += flen
                 except (UnicodeDecodeError, ValueError):
-                    st.bad_frames += 1
+                    st.bad_frames += 1  # a whole frame (its CRC holds) with no reply text in it
+                    st.bytes_skipped += flen
             i += flen
         del buf[:i]
         return out

@@ -7,12 +7,15 @@ Streams:
   samples estimated lost during the gap, so the gap stays visible); `t_lsl` = CounterClock fit, `t_read` raw.
 - `cop`: [x_ml, y_ap] mm float64, same seq/time; NaN while the load is below the step-off threshold.
 
-Every fault becomes an Event + a counter: CRC failures, bad frames, skipped bytes, counter gaps (samples lost),
-stalls, disconnects/reconnects; stepping off/on are 'qc' events.
+Every fault becomes an Event + a counter: CRC failures, bad frames, truncated frames, skipped bytes, counter gaps
+(samples lost), stalls, disconnects/reconnects; stepping off/on are 'qc' events. Every byte read is accounted for:
+bytes_in = bytes_decoded + bytes_skipped (+ bytes_pending_at_close, after close); every sample decoded is stored,
+or counted in frames_discarded_at_open (in flight from before the START).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 
@@ -23,15 +26,18 @@ from acquisition.clock import CounterClock, local_clock
 from acquisition.events import Event
 from acquisition.source import SourceError
 from acquisition.stream import DeviceIdentity, StreamSpec
+from drivers.common.port_label import port_label, transport_label
 from drivers.common.serial_link import SerialLink
-from drivers.stabilometry.cell_board.codec import FrameDecoder, ReplyFrame, SampleFrame
+from drivers.stabilometry.cell_board.codec import DecoderStats, FrameDecoder, ReplyFrame, SampleFrame
 from drivers.stabilometry.config import CellBoardCalibration, CellBoardConfig
 from drivers.stabilometry.cop import CELLS, COP_CHANNELS, cop_from_cells
-from drivers.stabilometry.reporting import Reporter
+from drivers.common.reporter import Reporter
+from drivers.common.sequence import continue_after_outage
 from drivers.stabilometry.stepoff import StepOffDetector
 
-_COUNTERS = ("frames", "crc_errors", "bad_frames", "bytes_skipped", "gaps", "samples_lost", "stalls",
-             "disconnects", "reconnects", "counter_resets", "stepped_off", "stepped_on", "error_replies")
+_COUNTERS = ("frames", "crc_errors", "malformed_frames", "bytes_skipped", "resyncs", "gaps", "samples_lost", "stalls",
+             "disconnects", "reconnects", "counter_resets", "stepped_off", "stepped_on", "error_replies",
+             "truncated_frames", "bytes_in", "bytes_decoded", "frames_discarded_at_open")
 
 
 def parse_calibration(text: str) -> CellBoardCalibration:
@@ -57,9 +63,9 @@ class CellBoardSource:
         self._rep = Reporter("cell_board", _COUNTERS, clock=clock)
         self._link = SerialLink(config.port, baudrate=config.baudrate, clock=clock, sleep=sleep)
         self._dec = FrameDecoder()
-        self._dec_seen = (0, 0, 0)
+        self._dec_seen = DecoderStats()
         self._cc = CounterClock(float(config.rate_hz))
-        self._step = StepOffDetector(config.step_off)
+        self._stepoff = StepOffDetector(config.step_off)
         self._streams: tuple[StreamSpec, ...] = ()
         self.calibration: CellBoardCalibration | None = None
         self.identity: DeviceIdentity | None = None
@@ -106,8 +112,8 @@ class CellBoardSource:
         self.calibration = cal
         self._command(f"RATE {self.config.rate_hz}", expect="OK RATE")
         dev = DeviceIdentity(model=model, serial=serial, firmware=firmware, vendor="A-MUSE",
-                             simulated=serial.startswith("SIM") or "pts" in self._real_path(),
-                             transport=f"serial:{self.config.port}")
+                             simulated=self.config.simulated,
+                             transport=transport_label("serial", self.config.port))
         self.identity = dev
         kpc = tuple(float(s) for s in cal.kg_per_count)
         off = tuple(-o * s for o, s in zip(cal.offset_counts, kpc))
@@ -123,7 +129,7 @@ class CellBoardSource:
         )
         self._command("START", expect="OK START")
         self._last_frame_host = self._clock()
-        self._rep.event("device.opened", level="info", port=self.config.port, model=model, serial=serial,
+        self._rep.event("device.opened", level="info", port=port_label(self.config.port), model=model, serial=serial,
                         firmware=firmware, rate_hz=self.config.rate_hz)
 
     def read(self, timeout: float) -> Sequence[Chunk]:
@@ -131,7 +137,7 @@ class CellBoardSource:
             return []
         data = self._link.read(timeout)
         t_read = self._clock()
-        self._transitions(t_read)
+        chunks = self._transitions(t_read)
         frames = self._dec.feed(data) if data else []
         if self._early:
             frames = [*self._early, *frames]
@@ -143,11 +149,11 @@ class CellBoardSource:
                 self._on_reply(f.text)
         if not samples:
             self._check_stall(t_read)
-            return []
-        return self._samples(samples, t_read)
+            return chunks
+        return chunks + self._samples(samples, t_read)
 
     def drain_events(self) -> Sequence[Event]:
-        return self._rep.drain()
+        return self._rep.drain_events()
 
     def counters(self) -> Mapping[str, int]:
         return self._rep.counters()
@@ -159,6 +165,8 @@ class CellBoardSource:
         if self._link.connected:
             self._link.write(b"STOP\n")
         self._link.close()
+        self._account_decoder()
+        self._rep.count("bytes_pending_at_close", self._dec.pending_bytes)  # cut by the close: counted, not lost
 
     @property
     def clock_period(self) -> float:
@@ -166,14 +174,6 @@ class CellBoardSource:
         return self._cc.period
 
     # -- internals ------------------------------------------------------------------------------------
-    def _real_path(self) -> str:
-        import os
-
-        try:
-            return os.path.realpath(self.config.port)
-        except OSError:
-            return ""
-
     def _command(self, cmd: str, *, expect: str) -> str:
         """Send one command during open and wait for its reply (samples arriving meanwhile are discarded)."""
         if not self._link.write(cmd.encode("ascii") + b"\n"):
@@ -182,33 +182,49 @@ class CellBoardSource:
         while self._clock() < deadline:
             data = self._link.read(0.05)
             frames = self._dec.feed(data) if data else []
+            n_samples = sum(isinstance(x, SampleFrame) for x in frames)
             for k, f in enumerate(frames):
                 if isinstance(f, ReplyFrame):
                     if f.text.startswith(expect):
-                        # samples right behind the reply (after START) belong to the record
+                        # samples right behind the reply (after START) belong to the record; any before it, or
+                        # behind an earlier reply, were in flight from before the STOP: counted, not kept
+                        self._rep.count("frames_discarded_at_open", len(self._early) + n_samples)
                         self._early = [x for x in frames[k + 1:] if isinstance(x, SampleFrame)]
+                        self._rep.count("frames_discarded_at_open", -len(self._early))
                         return f.text
                     if f.text.startswith("ERR"):
                         raise SourceError(f"{self.config.port}: board refused {cmd!r}: {f.text}")
+            self._rep.count("frames_discarded_at_open", n_samples)
         raise SourceError(f"{self.config.port}: no reply to {cmd!r} within {self.config.reply_timeout_s} s"
                           " (not an AMUSE-CB4 board, wrong port, or board off)")
 
-    def _transitions(self, now: float) -> None:
+    def _transitions(self, now: float) -> list[Chunk]:
+        """Link transitions become events; a new port ends the old input (its last frames are decoded, in the old
+        run, or counted) and restarts the board. Returns the chunks of those last frames."""
+        chunks: list[Chunk] = []
         for what, detail in self._link.take_transitions():
             if what == "disconnected":
-                self._rep.event("device.disconnected", count="disconnects", stream="plate_raw", detail=detail,
-                                port=self.config.port)
+                self._rep.event("link.disconnected", count="disconnects", stream="plate_raw", detail=detail,
+                                port=port_label(self.config.port))
             else:
-                self._rep.event("device.reconnected", count="reconnects", stream="plate_raw", level="info",
-                                detail=detail, port=self.config.port)
+                self._rep.event("link.reconnected", count="reconnects", stream="plate_raw", level="info",
+                                detail=detail, port=port_label(self.config.port))
         if self._link.generation != self._gen_seen and self._link.connected:
             # a new port: the board restarted; set it up again without blocking the reader
             self._gen_seen = self._link.generation
-            self._dec.reset()
+            tail = self._dec.reset()
+            self._account_decoder()
+            for f in tail:
+                if isinstance(f, ReplyFrame):
+                    self._on_reply(f.text)
+            old = [f for f in tail if isinstance(f, SampleFrame)]
+            if old:
+                chunks = self._samples(old, now)
             self._restart_pending = True
             self._last_frame_host = now  # silence before the restart is the disconnect, not a stall
             self._stalled_since = None
             self._send_start(now)
+        return chunks
 
     def _send_start(self, now: float) -> None:
         self._link.write(f"STOP\nRATE {self.config.rate_hz}\nSTART\n".encode("ascii"))
@@ -216,7 +232,7 @@ class CellBoardSource:
 
     def _on_reply(self, text: str) -> None:
         if text.startswith("ERR"):
-            self._rep.event("reply.error", count="error_replies", detail=text)
+            self._rep.event("device.error_reply", count="error_replies", detail=text)
 
     def _check_stall(self, now: float) -> None:
         if not self._link.connected:
@@ -224,28 +240,33 @@ class CellBoardSource:
         silent = now - self._last_frame_host
         if self._stalled_since is None and silent > self.config.stall_s:
             self._stalled_since = self._last_frame_host
-            self._rep.event("device.stalled", count="stalls", stream="plate_raw", silent_s=round(silent, 3))
+            self._rep.event("stream.stalled", count="stalls", stream="plate_raw", silent_s=round(silent, 3))
         if self._restart_pending and now - self._start_sent_at > 1.0:
             self._send_start(now)  # the board did not start after a replug: ask again
 
     def _account_decoder(self) -> None:
-        st = self._dec.stats
-        crc0, bad0, skip0 = self._dec_seen
-        if st.crc_errors > crc0:
-            self._rep.event("frame.crc_failed", count="crc_errors", n=st.crc_errors - crc0, stream="plate_raw")
-        if st.bad_frames > bad0:
-            self._rep.event("frame.bad", count="bad_frames", n=st.bad_frames - bad0, stream="plate_raw")
-        if st.bytes_skipped > skip0:
-            self._rep.count("bytes_skipped", st.bytes_skipped - skip0)
-            self._rep.event("stream.resynced", stream="plate_raw", level="info",
-                            bytes_skipped=st.bytes_skipped - skip0)
-        self._dec_seen = (st.crc_errors, st.bad_frames, st.bytes_skipped)
+        st, seen = self._dec.stats, self._dec_seen
+        if st.crc_errors > seen.crc_errors:
+            self._rep.event("frame.crc_failed", count="crc_errors", n=st.crc_errors - seen.crc_errors, stream="plate_raw")
+        if st.bad_frames > seen.bad_frames:
+            self._rep.event("frame.malformed", count="malformed_frames", n=st.bad_frames - seen.bad_frames,
+                            stream="plate_raw")
+        if st.truncated > seen.truncated:
+            self._rep.event("frame.truncated", count="truncated_frames", n=st.truncated - seen.truncated,
+                            stream="plate_raw")
+        if st.bytes_skipped > seen.bytes_skipped:
+            self._rep.count("bytes_skipped", st.bytes_skipped - seen.bytes_skipped)
+            self._rep.event("stream.resynced", count="resyncs", stream="plate_raw", level="info",
+                            bytes_skipped=st.bytes_skipped - seen.bytes_skipped)
+        self._rep.count("bytes_in", st.bytes_in - seen.bytes_in)
+        self._rep.count("bytes_decoded", st.bytes_decoded - seen.bytes_decoded)
+        self._dec_seen = dataclasses.replace(st)
 
     def _samples(self, samples: list[SampleFrame], t_read: float) -> list[Chunk]:
         n = len(samples)
         self._rep.count("frames", n)
         if self._stalled_since is not None:
-            self._rep.event("device.resumed", stream="plate_raw", level="info",
+            self._rep.event("stream.resumed", stream="plate_raw", level="info",
                             stalled_s=round(t_read - self._stalled_since, 3))
             self._stalled_since = None
         self._last_frame_host = t_read
@@ -264,8 +285,8 @@ class CellBoardSource:
                 else:
                     if delta > 1:
                         lost = delta - 1
-                        self._rep.event("samples.lost", count="gaps", stream="plate_raw", lost=lost,
-                                        after_seq=self._last_seq)
+                        self._rep.event("samples.missing", count="gaps", stream="plate_raw", lost=lost,
+                                        first_missing=self._last_seq + 1, estimated=False)
                         self._rep.count("samples_lost", lost)
                     self._unwrapped += delta
             self._last_counter = c
@@ -278,7 +299,7 @@ class CellBoardSource:
         cal = self.calibration
         assert cal is not None
         kg = (raw.astype(np.float64) - np.asarray(cal.offset_counts)) * np.asarray(cal.kg_per_count)
-        for i, what, f in self._step.update(kg.sum(axis=1)):
+        for i, what, f in self._stepoff.update(kg.sum(axis=1)):
             self._rep.event("subject.stepped_off" if what == "off" else "subject.stepped_on", kind="qc",
                             level="info", stream="plate_raw", t_lsl=float(t_lsl[i]), count=f"stepped_{what}",
                             load_kg=round(f, 2), threshold_kg=self.config.step_off.threshold_kg)
@@ -290,17 +311,19 @@ class CellBoardSource:
         """First sample, or first after a restart: place the new run after the last seq plus the estimated gap."""
         first = self._last_counter is None and self._last_seq < 0
         est_lost = 0
-        if not first and self._last_sample_t is not None:
-            elapsed = t_read - self._last_sample_t
-            est_lost = max(0, int(round(elapsed * self.config.rate_hz)) - n_in_batch)
         if first:
             self._seq_base = 0
         else:
-            self._seq_base = self._last_seq + 1 + est_lost - counter
+            # the batch's last sample was read at t_read: its first was emitted (n_in_batch - 1) periods before
+            rate = float(self.config.rate_hz)
+            last_t = self._last_sample_t if self._last_sample_t is not None else t_read
+            cont = continue_after_outage(self._last_seq, last_t, t_read - (n_in_batch - 1) / rate, rate)
+            est_lost = cont.lost
+            self._seq_base = cont.first_seq - counter
         self._unwrapped = counter
         self._cc.reset()
         if not first:
-            self._rep.event("samples.gap", count="gaps", stream="plate_raw", estimated_lost=est_lost,
-                            resumed_seq=self._seq_base + counter)
+            self._rep.event("samples.missing", count="gaps", stream="plate_raw", lost=est_lost, estimated=True,
+                            first_missing=self._last_seq + 1, reason="restart")
             self._rep.count("samples_lost", est_lost)
         self._restart_pending = False

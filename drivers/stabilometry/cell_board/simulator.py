@@ -2,10 +2,11 @@
 
 Samples come from a `SwayGenerator` (kg per cell) turned into raw counts by the inverse of the board's
 calibration (counts = offset + kg / kg_per_count, plus ~1 count of noise), paced in real time at
-`rate * (1 + drift_ppm 1e-6)`. Commands are the ASCII lines of codec.py. Faults (FaultSwitchboard): bad_crc,
-truncated, garbage, seq_jump (counter skips `seq_jump`: samples lost on the device), stall (silence for
-`stall_s`, then the backlog at once), unplug (pty gone for `unplug_s`, a new one behind the same symlink; the
-board restarts like a power cycle: stopped, counter 0). Every generated sample's true COP is kept by sample
+`rate * (1 + drift_ppm 1e-6)` by the shared `PacedSimulator` (drivers/common/paced_sim.py). Commands are the
+ASCII lines of codec.py. Faults (`FAULTS`): bad_crc, truncated, garbage, seq_jump (counter skips `seq_jump`:
+samples lost on the device), stall (silence for `stall_s`, then the backlog at once; commands still answered),
+unplug (pty gone for `unplug_s`, a new one behind the same symlink; the board restarts like a power cycle:
+stopped, counter 0), drift (the board's crystal runs `drift_ppm` off from then on, 100 ppm if unset). Every generated sample's true COP is kept by sample
 index (`truth()`), the index the driver's `device_seq` counts when nothing is unplugged.
 """
 
@@ -14,11 +15,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any, ClassVar
 
 import numpy as np
 
-from drivers.common.sim_thread import ThreadedSimulator
-from drivers.common.faults import FaultSwitchboard
+from drivers.common.faults import FaultName, FaultSwitchboard
+from drivers.common.paced_sim import PacedSimulator
 from drivers.common.pty_port import PtyPort
 from drivers.stabilometry.cell_board.codec import encode_reply, encode_sample
 from drivers.stabilometry.config import PlateGeometry
@@ -30,46 +32,45 @@ FACTORY_OFFSETS = (8123, -5210, 3011, 12000)
 FACTORY_KG_PER_COUNT = (1 / 86000.0, 1 / 85250.0, 1 / 86710.0, 1 / 85900.0)
 
 
-class CellBoardSimulator(ThreadedSimulator):
+class CellBoardSimulator(PacedSimulator):
     _thread_name = "cb4-sim"
+    device_name = "cell-board"
+    FAULTS: ClassVar[tuple[FaultName, ...]] = ("bad_crc", "truncated", "garbage", "seq_jump", "stall", "unplug", "drift")
 
     def __init__(self, *, link: str | None = None, seed: int = 0, mass_kg: float = 70.0,
                  geometry: PlateGeometry | None = None, serial: str = "SIM-CB4-000123",
-                 faults: FaultSwitchboard | None = None, noise_counts: float = 1.0, keep_truth: bool = False,
+                 faults: FaultSwitchboard | None = None, drift_ppm: float | None = None,
+                 fault_interval_s: float = 0.0, noise_counts: float = 1.0, keep_truth: bool = False,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
         from drivers.signals.sway import SwayGenerator
 
         geometry = geometry or PlateGeometry()
         self._gen_args = dict(seed=seed, mass_kg=mass_kg, width_mm=geometry.width_mm, depth_mm=geometry.depth_mm)
         self._SwayGenerator = SwayGenerator
-        self.port = PtyPort(link)
+        super().__init__(port=PtyPort(link), rate=100.0, faults=faults, drift_ppm=drift_ppm,
+                         fault_interval_s=fault_interval_s, clock=clock)
         self.serial = serial
-        self.faults = faults or FaultSwitchboard()
         self.offsets = np.array(FACTORY_OFFSETS, dtype=np.float64)
         self.kg_per_count = np.array(FACTORY_KG_PER_COUNT, dtype=np.float64)
         self._noise = noise_counts
         self._rng = np.random.default_rng(seed + 104729)
-        self._clock, self._sleep = clock, sleep
+        self._sleep = sleep
         self._keep = keep_truth
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.rate = 100
         self.streaming = False
         self.counter = 0
         self.index = 0  # samples generated since START (truth index)
-        self._t_start = 0.0
         self._last_raw = np.tile(self.offsets, (1, 1))
         self._gen = self._new_gen()
         self._pending_step: tuple[str, float] | None = None
-        self._step = ("stab_eyes_open", 3600.0)
+        self._protocol_step = ("stab_eyes_open", 3600.0)
         self._truth: list[np.ndarray] = []
         self._cmd = bytearray()
         self.samples_sent = 0
 
-    def _new_gen(self):
-        g = self._SwayGenerator(rate=float(self.rate), **self._gen_args)
-        return g
+    def _new_gen(self) -> Any:
+        return self._SwayGenerator(rate=float(self.rate), **self._gen_args)
 
     @property
     def path(self) -> str:
@@ -86,36 +87,26 @@ class CellBoardSimulator(ThreadedSimulator):
 
     def emission_times(self, index: np.ndarray) -> np.ndarray:
         """True emission time (monotonic = LSL clock) of samples `index` of the current run (drift included)."""
-        return self._t_start + np.asarray(index, dtype=np.float64) * self._period()
+        return self.device_clock.tick_time(np.asarray(index, dtype=np.float64))  # type: ignore[arg-type, return-value]
 
-    def _release(self) -> None:
-        self.port.close()
+    # -- device (PacedSimulator hooks) ------------------------------------------------------------------
+    def _on_replug(self) -> None:
+        self.streaming = False  # a bus-powered board restarts
+        self.counter = 0
+        self._cmd.clear()
 
-    # -- device ---------------------------------------------------------------------------------------
-    def _period(self) -> float:
-        return 1.0 / (self.rate * (1.0 + self.faults.settings.drift_ppm * 1e-6))
+    def _next_due(self, now: float) -> float | None:
+        return self.device_clock.tick_time(self.index) if self.streaming else None
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            if self.faults.take("unplug"):
-                self.port.unplug()
-                self._stop.wait(self.faults.settings.unplug_s)
-                self.streaming = False  # a bus-powered board restarts
-                self.counter = 0
-                self._cmd.clear()
-                self.port.replug()
-                continue
-            wait = 0.02
-            if self.streaming:
-                due = self._t_start + self.index * self._period()
-                wait = max(0.0, min(0.02, due - self._clock()))
-            data = self.port.read(wait)
-            if data:
-                self._commands(data)
-            if self.streaming:
-                self._emit_due()
+    def _on_due(self, now: float) -> None:
+        if not self.streaming:
+            return
+        if self._fire("unplug"):
+            self._begin_unplug(now)
+            return
+        self._emit_due()
 
-    def _commands(self, data: bytes) -> None:
+    def _on_bytes(self, data: bytes) -> None:
         self._cmd += data
         while b"\n" in self._cmd:
             line, _, rest = bytes(self._cmd).partition(b"\n")
@@ -143,6 +134,7 @@ class CellBoardSimulator(ThreadedSimulator):
             if r not in RATES:
                 return f"ERR rate {r} not in {','.join(map(str, RATES))}"
             self.rate = r
+            self.device_clock.set_rate(float(r), self._clock())
             return f"OK RATE {r}"
         if op == "START":
             if not self.streaming:
@@ -150,10 +142,10 @@ class CellBoardSimulator(ThreadedSimulator):
                 self.counter = 0
                 self.index = 0
                 self._gen = self._new_gen()
-                self._gen.set_step(*self._step)
+                self._gen.set_step(*self._protocol_step)
                 with self._lock:
                     self._truth = []
-                self._t_start = self._clock()
+                self.device_clock.start(self._clock())
             return "OK START"
         if op == "STOP":
             self.streaming = False
@@ -170,12 +162,11 @@ class CellBoardSimulator(ThreadedSimulator):
 
     def _emit_due(self) -> None:
         now = self._clock()
-        period = self._period()
-        n = int((now - self._t_start) / period) + 1 - self.index
+        n = self.device_clock.due(now) - self.index
         if n <= 0:
             return
         st = self.faults.settings
-        if self.faults.take("seq_jump"):
+        if self._fire("seq_jump"):
             # the device loses `seq_jump` samples: generated (and timed) but never sent
             _, lost_cop = self._gen.next(st.seq_jump)
             if self._keep:
@@ -186,12 +177,12 @@ class CellBoardSimulator(ThreadedSimulator):
             n -= st.seq_jump
             if n <= 0:
                 return
-        if self.faults.take("stall"):
-            self._stop.wait(st.stall_s)  # silence; the backlog goes out next time round
+        if self._fire("stall"):
+            self._begin_stall(now)  # silence; the backlog goes out when it ends
             return
         with self._lock:
             if self._pending_step is not None:
-                self._step = self._pending_step
+                self._protocol_step = self._pending_step
                 self._gen.set_step(*self._pending_step)
                 self._pending_step = None
         kg, cop = self._gen.next(n)
@@ -205,11 +196,11 @@ class CellBoardSimulator(ThreadedSimulator):
         out = bytearray()
         for row in raw:
             frame = encode_sample(self.counter, row)
-            if self.faults.take("bad_crc"):
+            if self._fire("bad_crc"):
                 frame = frame[:-2] + bytes([frame[-2] ^ 0xFF, frame[-1]])
-            elif self.faults.take("truncated"):
+            elif self._fire("truncated"):
                 frame = frame[: len(frame) // 2]
-            if self.faults.take("garbage"):
+            if self._fire("garbage"):
                 out += self._rng.integers(0, 256, st.garbage_bytes, dtype=np.uint8).tobytes()
             out += frame
             self.counter = (self.counter + 1) & 0xFFFF

@@ -162,7 +162,7 @@ def test_decoder_bad_crc_frame_is_counted_and_its_sample_lost() -> None:
     dec = FrameDecoder(4)
     seq, got, names = feed_all(dec, bytes(bad))
     assert dec.crc_errors == 1 and dec.gaps == 1 and dec.samples_lost == 1 and dec.resyncs == 0
-    assert "frame.crc_failed" in names and "frame.gap" in names
+    assert "frame.crc_failed" in names and "samples.missing" in names
     assert 50 not in seq and len(seq) == 99
     assert np.array_equal(got, np.delete(vals, 50, axis=0))
 
@@ -173,7 +173,7 @@ def test_decoder_truncated_frame_resyncs() -> None:
     cut = data[: 40 * L + 3] + data[41 * L :]  # frame 40 loses its last 4 bytes
     dec = FrameDecoder(4)
     seq, got, names = feed_all(dec, cut)
-    assert dec.resyncs >= 1 and "stream.resync" in names
+    assert dec.resyncs >= 1 and "stream.resynced" in names
     # lost: the cut frame, the one before it (cannot be confirmed) and the first of the resync run
     assert dec.samples_lost == 3 and set(range(39, 42)).isdisjoint(seq.tolist())
     # every delivered sample is a real one, at its true sequence number
@@ -183,23 +183,27 @@ def test_decoder_truncated_frame_resyncs() -> None:
 def test_decoder_garbage_between_frames() -> None:
     data, vals = stream(100)
     L = 7
-    g = bytes([0x55, 0x13, 0xFF, 0x00, 0x42, 0x99, 0x07])
-    dirty = data[: 30 * L] + g + data[30 * L :]
+    # misaligned garbage: alignment is lost and found again; the frame before it (unconfirmed) and the first frame
+    # of the resync run are given up, and the bytes between are counted skipped
+    g = bytes([0x55, 0x13, 0xFF, 0x00, 0x42])
     dec = FrameDecoder(4)
-    seq, got, _ = feed_all(dec, dirty)
-    assert dec.resyncs == 1 and dec.bytes_skipped >= len(g)
-    assert np.array_equal(got, vals[seq])
-    assert len(seq) >= 97  # at most the frames next to the garbage are given up
+    seq, got, names = feed_all(dec, data[: 30 * L] + g + data[30 * L :])
+    assert np.array_equal(got, vals[seq]) and sorted(set(range(100)) - set(seq.tolist())) == [29, 30]
+    c = dec.counters()
+    assert (c["resyncs"], c["gaps"], c["samples_lost"], c["crc_errors"]) == (1, 1, 2, 0)
+    assert c["bytes_skipped"] == len(g) + 2 * L and c["bytes_bad_frames"] == 0 and names == ["stream.resynced", "samples.missing"]
 
 
 def test_decoder_sequence_jump_is_a_gap() -> None:
+    """The first frame after a jump is given up (it could be spliced from two frames: test_bitalino_accounting)."""
     a, va = stream(30)
     b, vb = stream(30, start=35)
     dec = FrameDecoder(4)
     seq, got, names = feed_all(dec, a + b)
-    assert dec.gaps == 1 and dec.samples_lost == 5 and dec.crc_errors == 0
-    assert np.array_equal(seq, np.r_[np.arange(30), np.arange(35, 65)])
-    assert names.count("frame.gap") == 1
+    assert dec.gaps == 1 and dec.samples_lost == 6 and dec.crc_errors == 0 and dec.dropped_after_gap == 1
+    assert np.array_equal(seq, np.r_[np.arange(30), np.arange(36, 65)])
+    assert np.array_equal(got, np.r_[va, vb[1:]])
+    assert names.count("samples.missing") == 1 and names.count("frame.dropped_after_gap") == 1
 
 
 def test_decoder_arrival_times_follow_the_bytes() -> None:
@@ -217,16 +221,23 @@ def test_decoder_arrival_times_follow_the_bytes() -> None:
 @given(st.binary(max_size=600), st.integers(1, 6))
 def test_random_bytes_give_only_counted_errors(data: bytes, n: int) -> None:
     dec = FrameDecoder(n)
+    L = frame_length(n)
     total = 0
     for i in range(0, len(data), 17):
         out = dec.feed(data[i : i + 17], 0.0)
         assert out.analog.shape == (out.n, n) and out.seq.dtype == np.int64
         assert np.all(np.diff(out.seq) > 0)
         total += out.n
-    dec.flush()
+        c = dec.counters()
+        # every byte fed is in a frame delivered, a bad frame, the skipped count, or still awaiting input
+        assert c["bytes_in"] == min(i + 17, len(data))
+        assert c["bytes_in"] == L * c["frames"] + c["bytes_bad_frames"] + c["bytes_skipped"] + dec.unsettled_bytes
+    total += dec.flush().n
     c = dec.counters()
-    assert c["frames"] == total
-    assert all(v >= 0 for v in c.values())
+    assert c["frames"] == total and dec.unsettled_bytes == 0
+    assert c["bytes_in"] == len(data) == L * c["frames"] + c["bytes_bad_frames"] + c["bytes_skipped"]
+    # the numbering has a place for every sample lost
+    assert dec.next_seq == c["frames"] + c["samples_lost"]
 
 
 @settings(max_examples=60, deadline=None)
@@ -243,5 +254,5 @@ def test_valid_stream_with_inserted_noise_never_yields_wrong_samples(inserts: li
     # delivered samples sit at their true index with their true values (misalignment would show here)
     ok = seq < 100
     assert np.array_equal(got[ok], vals[seq[ok]])
-    # every index missing before the last delivered sample is counted as lost
-    assert len(seq) > 0 and dec.samples_lost == int(seq[-1]) + 1 - len(seq)
+    # every index missing before the last delivered sample is counted as lost, and nothing after it
+    assert len(seq) > 0 and dec.samples_lost == int(seq[-1]) + 1 - len(seq) == dec.next_seq - len(seq)

@@ -98,9 +98,9 @@ def test_two_boards_identity_specs_and_data(tmp_path: Path) -> None:
     "fault, counter, event",
     [
         ("bad_crc", "crc_errors", "frame.crc_failed"),
-        ("truncated", "resyncs", "stream.resync"),
-        ("garbage", "resyncs", "stream.resync"),
-        ("seq_jump", "gaps", "frame.gap"),
+        ("truncated", "resyncs", "stream.resynced"),
+        ("garbage", "resyncs", "stream.resynced"),
+        ("seq_jump", "gaps", "samples.missing"),
     ],
 )
 def test_stream_faults_are_counted_events_never_crashes(tmp_path: Path, fault: str, counter: str, event: str) -> None:
@@ -173,7 +173,7 @@ def test_unplug_reconnects_within_2s_and_records_the_gap(tmp_path: Path) -> None
     assert "link.disconnected" in names and "link.reconnected" in names and "board.restarted" in names
     assert t_back is not None and t_back - t_unplug < 0.5 + 2.0
     assert c["disconnects"] == 1 and c["reconnects"] == 1
-    gap = [e for e in events if e.name == "frame.gap" and e.payload.get("estimated")]
+    gap = [e for e in events if e.name == "samples.missing" and e.payload.get("estimated")]
     assert len(gap) == 1 and gap[0].payload["lost"] > 400  # about unplug_s x 1 kHz plus the restart
     seq = np.concatenate([cat(before["emg_a"], "device_seq"), cat(after, "device_seq")])
     assert np.all(np.diff(seq) > 0)

@@ -11,6 +11,7 @@ from drivers.jaw.aurora import commands as cmds
 from drivers.jaw.aurora.codec import ReplyFormatError, ReplyReader, error_code, parse_phinf_basic, parse_phsr, parse_tx
 from drivers.jaw.aurora.crc import crc16, crc_hex
 from drivers.jaw.aurora.errors import describe_error
+from drivers.jaw.aurora.sim_replies import transform_text
 from drivers.jaw.aurora.simulator import AuroraSimulator
 
 
@@ -52,7 +53,7 @@ def test_error_messages() -> None:
 def _tx_text() -> str:
     q = np.array([0.7071, 0.0, 0.7071, 0.0])
     t = np.array([12.34, -5.6, -180.25])
-    rec = AuroraSimulator._transform_text(q, t, 0.0512)
+    rec = transform_text(q, t, 0.0512)
     return "03" + f"0A{rec}00000031000012AB\n" + "0BMISSING00000071000012AB\n" + "0CDISABLED\n" + "0000"
 
 
@@ -90,7 +91,7 @@ def test_reader_splits_checks_and_recovers() -> None:
     assert r.crc_errors == 1 and r.resyncs == 1 and r.garbage_bytes >= 3
     assert r.feed(good[3:]) == ["OKAY"]
     kinds = [k for k, _ in r.take_faults()]
-    assert "reply.crc_failed" in kinds and "reply.resynced" in kinds
+    assert "frame.crc_failed" in kinds and "stream.resynced" in kinds
 
 
 @settings(max_examples=300, deadline=None)

@@ -80,10 +80,10 @@ def test_faults_are_counted_not_fatal(sim: AuroraSimulator, fault: str) -> None:
     c = src.counters()
     check_against_truth(sim, got)
     expect = {
-        "bad_crc": ("crc_errors", "reply.crc_failed"),
-        "truncated": ("crc_errors", "reply.crc_failed"),
-        "garbage": ("resyncs", "reply.resynced"),
-        "seq_jump": ("gaps", "frame.gap"),
+        "bad_crc": ("crc_errors", "frame.crc_failed"),
+        "truncated": ("crc_errors", "frame.crc_failed"),
+        "garbage": ("resyncs", "stream.resynced"),
+        "seq_jump": ("gaps", "samples.missing"),
         "stall": ("reply_timeouts", "reply.timeout"),
     }[fault]
     assert c[expect[0]] >= 1, c
@@ -114,10 +114,10 @@ def test_unplug_reconnects_within_2s_and_records_gap(sim: AuroraSimulator) -> No
         src.close()
     assert t_back is not None and t_back - t_unplug < 0.4 + 2.0  # unplug lasts 0.4 s; back within 2 s after
     names = [e.name for e in events]
-    for want in ("link.disconnected", "link.reconnected", "device.reinitialised", "frame.gap"):
+    for want in ("link.disconnected", "link.reconnected", "device.reinitialised", "samples.missing"):
         assert want in names, names
-    gap = next(e for e in events if e.name == "frame.gap")
-    assert gap.payload["reason"] == "reconnect" and gap.payload["samples_lost"] >= 10
+    gap = next(e for e in events if e.name == "samples.missing")
+    assert gap.payload["reason"] == "reconnect" and gap.payload["lost"] >= 10 and gap.payload["estimated"] is True
     seq = cat(got["jaw_tools"], "device_seq")
     assert np.all(np.diff(seq) > 0)
     check_against_truth(sim, got)

@@ -15,7 +15,7 @@ SHA = "0" * 64
 
 def _cap(**kw):  # type: ignore[no-untyped-def]
     base = dict(scan_id="rest_1", condition="rest", repetition=1, capture_utc="2026-11-25T12:00:00.000000Z",
-                t_lsl=1.0, source_files=[{"name": "a.ply", "role": "mesh", "sha256": SHA, "bytes": 3}],
+                t_lsl=1.0, source_files=[{"name": "capture_1/mesh.ply", "role": "mesh", "sha256": SHA, "bytes": 3}],
                 vertices=np.zeros((3, 3)), faces=np.array([[0, 1, 2]]))
     base.update(kw)
     return ScanCapture(**base)
@@ -33,7 +33,29 @@ def test_capture_invariants() -> None:
     with pytest.raises(ValidationError):
         _cap(scan_id="Max Opening!")
     with pytest.raises(ValidationError):
-        _cap(source_files=[{"name": "a", "role": "mesh", "sha256": "xyz", "bytes": 1}])
+        _cap(source_files=[{"name": "capture_1/mesh.ply", "role": "mesh", "sha256": "xyz", "bytes": 1}])
+
+
+@pytest.mark.parametrize("name", ["a.ply", "DUPONT_Marie_rest_1.ply", "capture_1/DUPONT.ply", "capture_1/mesh.ply/x",
+                                  "capture_1/photo_marie.png", "../capture_1/mesh.ply", "capture_1/mesh.DUPONT"])
+def test_a_capture_cannot_carry_a_vendor_file_name(name: str) -> None:
+    """Only the driver's aliases are file names a capture accepts (a vendor's name may be the patient's)."""
+    with pytest.raises(ValidationError):
+        _cap(source_files=[{"name": name, "role": "mesh", "sha256": SHA, "bytes": 3}])
+
+
+@pytest.mark.parametrize("scan_id", ["dupont_1", "rest_1_dupont", "photo_marie", "rest", "rest_1_r2"])
+def test_a_scan_id_is_condition_and_repetition_only(scan_id: str) -> None:
+    with pytest.raises(ValidationError):
+        _cap(scan_id=scan_id)
+
+
+def test_photo_keys_are_views_or_indexes() -> None:
+    photo = dict(condition="photo", scan_id="photo_1", vertices=np.zeros((0, 3)), faces=np.zeros((0, 3), dtype=int))
+    assert set(_cap(photos={"frontal": b"x", "frontal_2": b"y", "3": b"z"}, **photo).photos) == {"frontal",
+                                                                                                "frontal_2", "3"}
+    with pytest.raises(ValidationError, match="view or an index"):
+        _cap(photos={"DUPONT_Marie_photo_frontal.png": b"x"}, **photo)
 
 
 def test_obj_with_vertex_colours_keeps_them() -> None:

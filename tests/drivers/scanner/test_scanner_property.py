@@ -38,7 +38,9 @@ def test_random_bytes_never_crash_and_are_counted(data: bytes, suffix: str) -> N
         c = src.counters()
         assert c["captures_rejected"] == 1 and c["files_rejected"] == 1
         assert (folder / "rejected" / name).read_bytes() == data
+        alias = f"capture_1/mesh{suffix.lower()}"  # the record's name for it, never the file's own
         reason = (folder / "rejected" / f"{name}.reason.txt").read_text()
-        assert reason.startswith(f"{name}: ") and len(reason) > len(name) + 4
+        assert reason.startswith(f"{alias} ({name}): ") and len(reason) > len(alias) + len(name) + 6
         ev = [e for e in src.drain_events() if e.name == "scan.rejected"]
-        assert len(ev) == 1 and ev[0].payload["file"] == name
+        assert len(ev) == 1 and ev[0].payload["file"] == alias
+        assert "capture_rest" not in repr(ev[0].payload), ev[0].payload

@@ -20,7 +20,7 @@ def board(tmp_link):
     def make(**kw):
         faults = FaultSwitchboard(FaultSettings(**kw.pop("settings", {})))
         sim = CellBoardSimulator(link=tmp_link, faults=faults, keep_truth=True, **kw).start()
-        src = CellBoardSource(CellBoardConfig(port=sim.path, stall_s=0.25))
+        src = CellBoardSource(CellBoardConfig(port=sim.path, stall_s=0.25, simulated=True))
         made.append((sim, src))
         src.open()
         return sim, src
@@ -64,7 +64,7 @@ def test_wire_faults_are_counted_events_and_samples_go_on(board):
     # lost: bad-CRC frame 1 + truncated frame 1 + device-side jump 5 (+ a frame swallowed by garbage, rarely)
     assert 7 <= c["samples_lost"] <= 9
     n = names(events)
-    assert {"frame.crc_failed", "samples.lost", "stream.resynced"} <= set(n)
+    assert {"frame.crc_failed", "samples.missing", "stream.resynced"} <= set(n)
     seq = np.concatenate([cat(before["cop"], "device_seq"), cat(out["cop"], "device_seq")])
     assert seq[0] == 0 and np.all(np.diff(seq) >= 1)
     assert int((np.diff(seq) - 1).sum()) == c["samples_lost"]  # every gap is in the sequence numbers
@@ -78,7 +78,7 @@ def test_stall_is_an_event_and_backlog_arrives(board):
     sim.faults.arm("stall")
     out, events = pump(src, 1.5)
     assert src.counters()["stalls"] == 1
-    assert "device.stalled" in names(events) and "device.resumed" in names(events)
+    assert "stream.stalled" in names(events) and "stream.resumed" in names(events)
     seq = cat(out["cop"], "device_seq")
     assert np.all(np.diff(seq) == 1)  # the backlog came: nothing lost
 
@@ -92,13 +92,13 @@ def test_unplug_replug_reconnects_within_2s_and_records_gap(board):
     out, events = pump(src, 3.0, until=lambda o: src.counters()["reconnects"] >= 1 and len(o["cop"]) > 0
                        and cat(o["cop"], "t_lsl")[-1] > t0 + 0.5)
     n = names(events)
-    assert "device.disconnected" in n and "device.reconnected" in n and "samples.gap" in n
+    assert "link.disconnected" in n and "link.reconnected" in n and "samples.missing" in n
     assert time.monotonic() - t0 < 2.0 + 0.5  # back within 2 s of the replug (0.4 s unplug)
-    gap = next(e for e in events if e.name == "samples.gap")
-    assert gap.payload["estimated_lost"] >= 20  # ~0.4 s at 100 Hz is visible, not hidden
+    gap = next(e for e in events if e.name == "samples.missing" and e.payload["estimated"])
+    assert gap.payload["lost"] >= 20  # ~0.4 s at 100 Hz is visible, not hidden
     seq = cat(out["cop"], "device_seq")
     assert np.all(np.diff(seq) >= 1) and seq[0] - last_seq >= 20
-    assert seq[0] == gap.payload["resumed_seq"]
+    assert seq[0] == gap.payload["first_missing"] + gap.payload["lost"] == last_seq + 1 + gap.payload["lost"]
     c = src.counters()
     assert c["disconnects"] == 1 and c["reconnects"] == 1
 
@@ -158,3 +158,30 @@ def test_calibration_reply_parsing():
         with pytest.raises(ValueError):
             parse_calibration(bad)
     assert FACTORY_OFFSETS[0] == 8123
+
+
+@pytest.mark.parametrize("simulated", [False, True])
+def test_simulated_comes_from_the_configuration_not_the_serial(tmp_link, simulated: bool) -> None:
+    """The simulator's serial starts with SIM- and it sits on a /dev/pts pty: neither decides `simulated`."""
+    sim = CellBoardSimulator(link=tmp_link).start()
+    src = CellBoardSource(CellBoardConfig(port=sim.path, simulated=simulated))
+    try:
+        src.open()
+        assert src.streams[0].device.serial.startswith("SIM-") and src.streams[0].device.simulated is simulated
+    finally:
+        src.close()
+        sim.stop()
+
+
+def test_drift_fault_changes_the_board_clock_and_the_driver_follows(board) -> None:
+    """`drift` is documented for the cell board: it fires, the sample clock runs fast, no sample is lost."""
+    sim, src = board(settings={"drift_ppm": 1500.0}, drift_ppm=0.0)  # on time until the fault; then 1500 ppm fast
+    assert sim.device_clock.rate_eff == 100.0
+    sim.faults.arm("drift")
+    out, _ = pump(src, 3.0)
+    assert sim.faults.fired("drift") == 1 and sim.drift_ppm == 1500.0
+    assert sim.device_clock.rate_eff == pytest.approx(100.15)
+    seq = cat(out["plate_raw"], "device_seq")
+    assert np.all(np.diff(seq) == 1) and src.counters()["samples_lost"] == 0
+    # the counter clock fit found the fast crystal (CounterClock bounds its estimate to +-2000 ppm)
+    assert abs(src.clock_period * 100.15 - 1.0) < 7e-4, src.clock_period

@@ -1,3 +1,4 @@
+import socket
 import uuid
 
 import numpy as np
@@ -25,6 +26,8 @@ def test_real_outlet_cop_vs_truth_raw_stamps_and_clock_events():
         assert isinstance(src, Source)
         raw, cop = src.streams
         assert raw.units == ("N", "N", "N", "N.m", "N.m", "N.m") and raw.device.simulated
+        # the record names the stream, never the PC that sent it
+        assert raw.device.transport == f"lsl:{name}" and socket.gethostname() not in raw.model_dump_json()
         out, events = pump(src, 1.6)
         t = cat(out["cop"], "t_lsl")
         tt, tc = sim.truth()
