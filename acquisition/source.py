@@ -7,12 +7,17 @@ raises out of `read` for a fault it can recover from: it reports it and goes on.
 
 A source whose streams are already on LSL (an inlet) sets the class attribute `republish = False`, so the
 session does not publish them a second time.
+
+`ScanSource` is the other contract: a file-delivering instrument (the facial scanner) polled for finished
+captures rather than read for chunks. `opened(source)` makes either one a context manager (open on entry, close
+on exit, whatever happened), without asking every driver to implement `__enter__`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from acquisition.chunk import Chunk
 from acquisition.events import Event
@@ -63,3 +68,42 @@ class StepAware(Protocol):
     """Optional: a simulated source whose simulated patient follows the protocol step (demo, tests)."""
 
     def set_step(self, step: str, duration_s: float) -> None: ...
+
+
+@runtime_checkable
+class ScanSource(Protocol):
+    """A file-delivering instrument (the facial scanner): polled for finished captures by one thread.
+
+    A scanner whose captures, events and logs name files only by pseudonymous aliases says so with the class
+    attribute `emits_pseudonymous_names = True`; otherwise the session pseudonymises its event payloads."""
+
+    @property
+    def name(self) -> str: ...
+
+    def open(self) -> None: ...
+
+    def poll(self) -> Sequence[Any]:
+        """The captures finished since the last call (each for the session's scan encoder), oldest first."""
+        ...
+
+    def drain_events(self) -> Sequence[Event]: ...
+
+    def counters(self) -> Mapping[str, int]: ...
+
+    def close(self) -> None: ...
+
+
+_S = TypeVar("_S", Source, ScanSource)
+
+
+@contextmanager
+def opened(source: _S) -> Iterator[_S]:
+    """`with opened(src) as s:` opens `src` and closes it on exit, on an exception too (which propagates).
+
+    Why a function: `Source` and `ScanSource` are structural contracts that drivers satisfy without inheriting
+    anything; this gives every one of them the context-manager behaviour."""
+    source.open()
+    try:
+        yield source
+    finally:
+        source.close()

@@ -14,10 +14,14 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from acquisition.config import AcqSettings
+from acquisition.config import AcqSettings, Origin
 from acquisition.log import configure
+from sessions.cli_parser import SETTING_OPTIONS, build_parser
+
+if TYPE_CHECKING:
+    from drivers.common.sim_cli import SimCommand
 
 
 class CliError(Exception):
@@ -28,47 +32,97 @@ class CliError(Exception):
         self.code = code
 
 
-def _settings(args: argparse.Namespace) -> AcqSettings:
+def _settings_explained(args: argparse.Namespace) -> tuple[AcqSettings, dict[str, Origin]]:
+    """Settings from defaults, --config, AMUSE_* and this command's options, and where each value came from;
+    a bad value is one line naming it."""
+    from pydantic import ValidationError
+
+    from sessions.cli_args import one_line, validation_message
+
     overrides: dict[str, Any] = {}
     if getattr(args, "data_dir", None) is not None:
         overrides["data_dir"] = Path(args.data_dir)
-    if getattr(args, "site", None):
+    if getattr(args, "site", None) is not None:
         overrides["site"] = args.site
+    if getattr(args, "create_data_dir", False):
+        overrides["create_data_dir"] = True
     try:
-        return AcqSettings.load(getattr(args, "config", None), **overrides)
+        return AcqSettings.load_explained(getattr(args, "config", None), **overrides)
+    except ValidationError as exc:
+        raise CliError(validation_message(exc, "configuration")) from None
     except ValueError as exc:
-        raise CliError(f"configuration: {exc}".splitlines()[0]) from None
+        raise CliError(one_line(f"configuration: {exc}".splitlines()[0])) from None
+
+
+def _settings(args: argparse.Namespace) -> AcqSettings:
+    return _settings_explained(args)[0]
+
+
+# -- config ---------------------------------------------------------------------------------------------
+def cmd_config(args: argparse.Namespace) -> int:
+    from sessions.config_report import config_report
+
+    settings, origins = _settings_explained(args)
+    config_file = getattr(args, "config", None)
+    report = config_report(settings, origins, config_file=config_file, options=SETTING_OPTIONS)
+    print(report.model_dump_json(indent=2))
+    return 0
 
 
 # -- demo -----------------------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
-    from sessions.demo import run_demo
+    from sessions.demo import DemoStop, run_demo
     from sessions.inspect import summary_lines
 
     settings = _settings(args)
-    sealed = run_demo(settings, subject=args.subject, visit=args.visit, operator=args.operator,
-                      speed=args.speed, progress=print)
-    print(f"sealed: {sealed.path.resolve()}")
+    # SIGTERM (and Ctrl-C) end the current step, skip the rest and seal what was recorded, as `record` does;
+    # the exit code then says the visit was cut short: 143 (128 + SIGTERM) or 130 (128 + SIGINT)
+    stop = DemoStop()
+    codes = {"SIGTERM": 128 + signal.SIGTERM, "SIGINT": 128 + signal.SIGINT}
+    previous = {sig: signal.signal(sig, lambda signum, _f: stop.request(signal.Signals(signum).name))
+                for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        sealed = run_demo(settings, subject=args.subject, visit=args.visit, operator=args.operator,
+                          speed=args.speed, progress=lambda line: print(line, flush=True), stop=stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if sealed is None:
+        return codes.get(stop.reason, 1)
+    print(f"sealed: {sealed.path.resolve()}", flush=True)
     print(f"sha256: {sealed.sha256}")
     for line in summary_lines(sealed.path):
         print(line)
-    return 0
+    return codes.get(stop.reason, 1) if stop.is_set() else 0
 
 
 # -- record (LSL inlets) ---------------------------------------------------------------------------------
 def cmd_record(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
     from acquisition.lsl.inlet import LslInletConfig, LslInletSource
+    from sessions.cli_args import duplicate_lsl, validation_message
+    from sessions.data_dir import check_visit_free, prepare_data_dir
     from sessions.manager import SessionManager
     from sessions.subject import VisitIdentity
 
+    # every argument is checked before the visit is claimed and before LSL is resolved: a mistake costs nothing
     settings = _settings(args)
     ident = VisitIdentity.checked(subject=args.subject, visit=args.visit, operator=args.operator,
                                   site=settings.site, pattern=settings.subject_pattern,
-                                  max_len=settings.subject_max_len)
+                                  max_len=settings.subject_max_len, site_pattern=settings.site_pattern)
     if not args.lsl:
         raise CliError("record needs at least one --lsl NAME")
-    sources = [LslInletSource(LslInletConfig(lsl_name=name, resolve_timeout_s=args.resolve_timeout,
-                                             seq_channel=args.seq_channel)) for name in args.lsl]
+    if (dup := duplicate_lsl(args.lsl)) is not None:
+        raise CliError(dup)
+    try:
+        configs = [LslInletConfig(lsl_name=name, resolve_timeout_s=args.resolve_timeout,
+                                  seq_channel=args.seq_channel) for name in args.lsl]
+    except ValidationError as exc:
+        raise CliError(validation_message(exc, "--lsl")) from None
+    prepare_data_dir(settings.data_dir, create=settings.create_data_dir)
+    check_visit_free(settings.data_dir, ident.key)
+    sources = [LslInletSource(cfg) for cfg in configs]
     # resolve every stream before claiming the visit: a typo must not leave an empty recording behind
     for src in sources:
         src.open()
@@ -80,175 +134,159 @@ def cmd_record(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
+    from sessions.record_report import stream_summary, wait_reporting
+
     for src in sources:
         session.add_source(src, opened=True)
     print(f"recording {', '.join(args.lsl)} into visit {ident.key}; Ctrl-C to stop", flush=True)
-    stop.wait(args.duration if args.duration else None)
-    print("stopping: sealing the visit file", flush=True)
+    # a stalled or lossy stream is said while there is time to act; a failed journal ends the wait at once
+    why = wait_reporting(session, stop, args.duration or 0.0, lambda line: print(line, file=sys.stderr, flush=True))
+    if why != "failed":
+        print("stopping: sealing the visit file", flush=True)
     t_close = time.perf_counter()
-    sealed = session.close()
+    sealed = session.close()  # a failed visit raises VisitFailed here: one line, exit 1
     print(f"sealed: {sealed.path.resolve()}  (close took {time.perf_counter() - t_close:.3f} s)", flush=True)
     for name, q in sealed.qc["streams"].items():
-        print(f"  {name}: received {q['received']}, missing {q['missing_by_seq']}, gaps {q['gaps']}")
+        print(stream_summary(name, q))
     return 0
 
 
 # -- inspect / verify / recover ----------------------------------------------------------------------------
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from sessions.inspect import summary_lines
+    from sessions.inspect import inspect_file
 
     path = Path(args.file)
     if not path.is_file():
         raise CliError(f"{path}: no such file")
-    for line in summary_lines(path, events=args.events):
+    result = inspect_file(path, events=args.events)
+    if result.error is not None:
+        raise CliError(result.error, code=1)
+    for line in result.lines:
         print(line)
+    if not result.ok:
+        raise CliError(f"{path.name} is damaged or altered: see the FAILED lines above", code=1)
     return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from acquisition.visitfile.manifest import MANIFEST_NAME, check_manifest
-    from acquisition.visitfile.verify import verify_file
+    from sessions.verify_command import run_verify
 
     target = Path(args.target)
-    if target.is_dir():
-        files = sorted(target.glob("*.h5"))
-        problems = check_manifest(target) if (target / MANIFEST_NAME).exists() or files else []
-        if not files:
-            print(f"{target}: no visit files")
-    elif target.is_file():
-        files, problems = [target], []
-        manifest_dir = target.parent
-        if (manifest_dir / MANIFEST_NAME).exists():
-            problems = [p for p in check_manifest(manifest_dir) if p.startswith(target.name + ":")]
-        else:
-            problems = [f"{target.name}: no {MANIFEST_NAME} beside it"]
-    else:
+    if not (target.is_dir() or target.is_file()):
         raise CliError(f"{target}: no such file or directory")
-    bad = 0
-    for f in files:
-        rep = verify_file(f)
-        status = "OK" if rep.ok else "FAILED"
-        print(f"{status}  {f.name}  ({len(rep.streams)} streams, {sum(s.n_samples for s in rep.streams)} samples)")
-        for p in rep.problems:
-            print(f"    {p}")
-        bad += not rep.ok
-    for p in problems:
-        print(f"MANIFEST  {p}")
-    if bad or problems:
-        print(f"verify: {bad} file(s) failed, {len(problems)} manifest problem(s)")
-        return 1
-    return 0
+    return run_verify(target)
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
+    """One line per open visit (recovered / seal completed / set aside / busy / failed, with the reason); exit 1
+    if any visit is not recovered or was recovered with journal damage (its QC failed)."""
+    import errno
+
     from sessions.recover import recover_all
+    from sessions.visit_store import DataDirBusy
 
     data_dir = Path(args.data_dir)
     if not data_dir.is_dir():
         raise CliError(f"{data_dir}: no such directory")
-    sealed = recover_all(data_dir)
-    if not sealed:
+    try:
+        outcomes = recover_all(data_dir)
+    except DataDirBusy as exc:  # another recover runs: say who, touch nothing
+        raise CliError(f"recover: {exc}", code=1) from None
+    except OSError as exc:  # the lock file itself could not be created (a full disk...)
+        what = "no space left on device to lock" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "cannot lock"
+        raise CliError(f"recover: {what} {data_dir}: {exc.strerror or exc}", code=1) from None
+    if not outcomes:
         print(f"{data_dir}: no open visit to recover")
-    for s in sealed:
-        print(f"recovered: {s.path}  sha256 {s.sha256}")
-        for name, q in s.qc["streams"].items():
-            print(f"  {name}: {q['received']} samples, missing {q['missing_by_seq']}")
+    bad = 0
+    for o in outcomes:
+        print(o.line())
+        if o.sealed is not None:
+            for name, q in o.sealed.qc.get("streams", {}).items():
+                print(f"  {name}: {q.get('received')} samples, missing {q.get('missing_by_seq')}")
+        if o.damage_line():
+            print(f"  {o.damage_line()}")
+        bad += (not o.ok) or bool(o.damage_line())
+    if bad:
+        print(f"recover: {bad} of {len(outcomes)} visit(s) not recovered or recovered with journal damage")
+        return 1
+    return 0
+
+
+# -- abandon -------------------------------------------------------------------------------------------
+def cmd_abandon(args: argparse.Namespace) -> int:
+    from sessions.abandon import abandon_visit
+    from sessions.subject import VisitIdentity
+
+    settings = _settings(args)
+    ident = VisitIdentity.checked(subject=args.subject, visit=args.visit, operator=args.operator,
+                                  site=settings.site, pattern=settings.subject_pattern,
+                                  max_len=settings.subject_max_len, site_pattern=settings.site_pattern)
+    data_dir = Path(args.data_dir)
+    if not data_dir.is_dir():
+        raise CliError(f"{data_dir}: no such directory")
+    rec = abandon_visit(data_dir, ident, args.reason)
+    print(f"abandoned: visit {rec.key} moved to {data_dir / rec.moved_to} "
+          f"({rec.held['bytes']} bytes, streams: {', '.join(rec.held['streams']) or 'none'})")
+    print(f"recorded in {data_dir / rec.moved_to / 'ABANDONED.json'} and {data_dir / 'ABANDONED.log'}; "
+          f"visit {rec.key} can be recorded again")
     return 0
 
 
 # -- simulate ------------------------------------------------------------------------------------------
-_SIMULATORS = {
-    "bitalino": ("drivers.emg.bitalino.simulate_cli", "main_simulate", False),
-    "aurora": ("drivers.jaw.aurora.simulate_cli", "main_simulate", False),
-    "balance-board": ("drivers.stabilometry.simulate_cli", "main_simulate", True),
-    "cell-board": ("drivers.stabilometry.simulate_cli", "main_simulate", True),
-    "scanner": ("drivers.scanner.simulate_cli", "main_simulate", False),
-}
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from drivers.common.sim_cli import SimulatorRefused
 
-
-def cmd_simulate(args: argparse.Namespace, rest: Sequence[str]) -> int:
-    import importlib
-
-    mod_name, fn_name, takes_kind = _SIMULATORS[args.device]
+    command: SimCommand = args.simulator
     try:
-        fn = getattr(importlib.import_module(mod_name), fn_name)
-    except (ImportError, AttributeError) as exc:
-        raise CliError(f"simulator {args.device!r} is not available: {exc}", code=1) from None
-    result = fn(args.device, list(rest)) if takes_kind else fn(list(rest))
-    return int(result or 0)
-
-
-# -- parser ---------------------------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="amuse-acq", description="A-MUSE acquisition: record, seal and check visits")
-    p.add_argument("--config", type=Path, help="TOML configuration file (defaults, then this, then AMUSE_* env)")
-    p.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING (default from AMUSE_LOG_LEVEL or INFO)")
-    sub = p.add_subparsers(dest="cmd", required=True)
-
-    d = sub.add_parser("demo", help="record a whole simulated visit (about a minute) and seal it")
-    d.add_argument("--subject", default=None, help="default: the first free SIM-NNN")
-    d.add_argument("--visit", default="D0")
-    d.add_argument("--operator", default="demo")
-    d.add_argument("--data-dir", default=None, help="default ./data")
-    d.add_argument("--site", default=None)
-    d.add_argument("--speed", type=float, default=1.0,
-                   help="speed-up factor of the device steps (default 1: about a minute in all)")
-
-    r = sub.add_parser("record", help="record LSL stream(s) already on the network into a visit file")
-    r.add_argument("--lsl", action="append", default=[], metavar="NAME", help="LSL stream name (repeatable)")
-    r.add_argument("--subject", required=True)
-    r.add_argument("--visit", required=True)
-    r.add_argument("--operator", required=True)
-    r.add_argument("--duration", type=float, default=0.0, help="seconds; 0 = until Ctrl-C / SIGTERM")
-    r.add_argument("--resolve-timeout", type=float, default=5.0)
-    r.add_argument("--seq-channel", type=int, default=None, help="index of a sample-counter channel")
-    r.add_argument("--simulated", action="store_true", help="mark the file as recorded from simulated sources")
-    r.add_argument("--data-dir", default=None)
-    r.add_argument("--site", default=None)
-
-    i = sub.add_parser("inspect", help="streams, samples, duration, rates, gaps and QC of a visit file")
-    i.add_argument("file")
-    i.add_argument("--events", action="store_true", help="also list the events")
-
-    v = sub.add_parser("verify", help="check visit file(s) against the schema, their hashes and the manifest")
-    v.add_argument("target", help="a visit file or a data directory")
-
-    rc = sub.add_parser("recover", help="seal visits left open by a crash")
-    rc.add_argument("data_dir")
-
-    s = sub.add_parser("simulate", help="run one device simulator alone; prints the path it serves first")
-    s.add_argument("device", choices=sorted(_SIMULATORS))
-    return p
+        return int(command.run(args) or 0)
+    except SimulatorRefused as exc:
+        raise CliError(f"simulate {exc}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args, rest = parser.parse_known_args(argv)
-    if rest and args.cmd != "simulate":
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    try:  # argparse exits on a refused argument (one line, exit 2) or on --help: a code returned, like the rest
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 2
     # the demo talks to a person: its progress lines, and only warnings from the machinery
     configure(level=args.log_level or os.environ.get("AMUSE_LOG_LEVEL") or ("WARNING" if args.cmd == "demo" else None))
+    from pydantic import ValidationError
+
     from acquisition.source import SourceError
     from acquisition.visitfile.seal import SealError
+    from sessions.abandon import AbandonRefused
+    from sessions.cli_args import one_line, validation_message
+    from sessions.data_dir import DataDirError
     from sessions.manager import SessionError
     from sessions.subject import InvalidIdentifier
     from sessions.visit_store import VisitExists
 
+    def fail(kind: str, message: object, code: int) -> int:
+        # one line, whatever the message echoes back (a path, a site code typed with escape codes)
+        print(f"amuse-acq: {kind}: {one_line(str(message))}", file=sys.stderr)
+        return code
+
     try:
-        if args.cmd == "simulate":
-            return cmd_simulate(args, rest)
         return {"demo": cmd_demo, "record": cmd_record, "inspect": cmd_inspect, "verify": cmd_verify,
-                "recover": cmd_recover}[args.cmd](args)
+                "recover": cmd_recover, "abandon": cmd_abandon, "config": cmd_config,
+                "simulate": cmd_simulate}[args.cmd](args)
     except CliError as exc:
-        print(f"amuse-acq: error: {exc}", file=sys.stderr)
-        return exc.code
+        return fail("error", exc, exc.code)
     except (InvalidIdentifier, VisitExists) as exc:
-        print(f"amuse-acq: refused: {exc}", file=sys.stderr)
-        return 2
+        return fail("refused", exc, 2)
+    except (DataDirError, AbandonRefused) as exc:
+        return fail("refused" if exc.code == 2 else "error", exc, exc.code)
     except (SourceError, SessionError, SealError) as exc:
-        print(f"amuse-acq: error: {exc}", file=sys.stderr)
-        return 1
+        return fail("error", exc, 1)
+    except ValidationError as exc:
+        return fail("refused", validation_message(exc), 2)
+    except OSError as exc:
+        # the data directory on a file, under /proc, read-only, full...: what failed and where, never a traceback
+        # a symlink or a rename names two paths: both, or "no such file: /dev/pts/3" hides the missing directory
+        where = (f": {exc.filename}" if exc.filename else "") + (f" -> {exc.filename2}" if exc.filename2 else "")
+        return fail("error", f"{exc.strerror or exc}{where}" if exc.strerror else exc, 1)
     except KeyboardInterrupt:
         print("amuse-acq: interrupted", file=sys.stderr)
         return 130

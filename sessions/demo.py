@@ -2,11 +2,17 @@
 
 The visit follows the protocol of the chosen visit code (stabilometry only at D0, W12, W24), with every instrument
 behind its real wire protocol (see `simulated_rig`), and ends with a sealed, verified file in the data directory.
+
+Stopping it (`stop`, set by the CLI on SIGTERM or Ctrl-C) ends the current step at once, skips the rest, records a
+`visit.stopped` operator event and seals what was recorded, exactly as `record` does: an interrupted demo never
+leaves an open visit behind for `recover`.
 """
 
 from __future__ import annotations
 
+import math
 import re
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +22,9 @@ from acquisition.config import AcqSettings
 from acquisition.visitfile.manifest import read_manifest
 from calibration.records import CalibrationRecord
 from sessions.manager import SealedVisit, SessionManager
+from sessions.session_errors import VisitFailed
 from sessions.protocol import DEFAULT_PROTOCOL
+from sessions.data_dir import DEMO_DEFAULT_DATA_DIR, check_visit_free, prepare_data_dir
 from sessions.scan_encoding import encode_capture
 from sessions.simulated_rig import SimulatedRig
 from sessions.subject import VisitIdentity, validate_visit
@@ -65,33 +73,68 @@ def demo_calibration() -> list[dict[str, object]]:
     return [r.model_dump() for r in recs]
 
 
+class DemoStop(threading.Event):
+    """A stop request with its reason (e.g. 'SIGTERM'), set from a signal handler, read by the step loop."""
+
+    reason: str = ""
+
+    def request(self, reason: str) -> None:
+        self.reason = self.reason or reason
+        self.set()
+
+
 def run_demo(settings: AcqSettings, *, subject: str | None = None, visit: str = "D0", operator: str = "demo",
-             speed: float = 1.0, progress: Callable[[str], None] = print) -> SealedVisit:
-    speed = speed if speed > 0 else 1.0
+             speed: float = 1.0, progress: Callable[[str], None] = print,
+             stop: DemoStop | None = None) -> SealedVisit | None:
+    """Record and seal one simulated visit. Returns None only if `stop` came before the visit was opened.
+
+    Everything that can refuse the visit (identity, data directory, a visit already sealed or open) is checked
+    before the simulators start.
+    """
+    if not (math.isfinite(speed) and speed > 0):
+        raise ValueError(f"demo speed must be a finite factor > 0, got {speed!r}")
+    stop = stop if stop is not None else DemoStop()
     data_dir = Path(settings.data_dir)
     code = validate_visit(visit)
-    ident = VisitIdentity.checked(subject=subject or next_demo_subject(data_dir), visit=code.value,
-                                  operator=operator, site=settings.site, pattern=settings.subject_pattern,
-                                  max_len=settings.subject_max_len)
+    # an explicit empty subject is refused (it used to become the next SIM-NNN silently)
+    ident = VisitIdentity.checked(subject=next_demo_subject(data_dir) if subject is None else subject,
+                                  visit=code.value, operator=operator, site=settings.site,
+                                  pattern=settings.subject_pattern, max_len=settings.subject_max_len,
+                                  site_pattern=settings.site_pattern)
+    prepare_data_dir(data_dir, create=settings.create_data_dir or data_dir == DEMO_DEFAULT_DATA_DIR)
+    check_visit_free(data_dir, ident.key)
     steps = DEFAULT_PROTOCOL.for_visit(code)
     progress(f"demo: simulated visit {ident.key} ({len(steps)} protocol steps) into {data_dir.resolve()}")
     with SimulatedRig(seed=sum(map(ord, ident.key))) as rig:
+        if stop.is_set():
+            progress(f"demo: stopped ({stop.reason}) before the visit was opened; nothing recorded")
+            return None
         session = SessionManager.open(settings, ident, simulated=True, calibration=demo_calibration(),
                                       scan_encoder=encode_capture)
+        done = 0
         try:
             for step in steps:
-                _run_step(session, rig, step.name, step.instrument, step.repetitions, speed, progress)
+                if stop.is_set():
+                    break
+                _run_step(session, rig, step.name, step.instrument, step.repetitions, speed, progress, stop)
+                done += 1
+        except VisitFailed:
+            raise  # nothing can be sealed: its one line says what was kept and what to do
         except BaseException:
             progress("demo: interrupted; sealing what was recorded")
             session.close()
             raise
+        if stop.is_set():
+            session.operator_action("visit.stopped", reason=stop.reason, steps_completed=done,
+                                    steps_total=len(steps))
+            progress(f"demo: stopped ({stop.reason}) after {done} of {len(steps)} steps; sealing what was recorded")
         sealed = session.close()
     assert read_manifest(data_dir).get(sealed.path.name) == sealed.sha256
     return sealed
 
 
 def _run_step(session: SessionManager, rig: SimulatedRig, name: str, instrument: str, reps: int, speed: float,
-              progress: Callable[[str], None]) -> None:
+              progress: Callable[[str], None], stop: threading.Event) -> None:
     if name == "preflight":
         session.start_step(name)
         for src in rig.sources():
@@ -119,17 +162,17 @@ def _run_step(session: SessionManager, rig: SimulatedRig, name: str, instrument:
             for rep in range(1, reps + 1):
                 rig.take_scan(condition, rep, fmt=SCAN_FORMATS[(rep - 1) % len(SCAN_FORMATS)])
             expected = reps
-        ok = _wait(lambda: _ingested(session) - before >= expected, 20.0)
+        ok = _wait(lambda: _ingested(session) - before >= expected, 20.0, stop)
         progress(f"  {name}: {_ingested(session) - before}/{expected} capture(s) ingested" + ("" if ok else " (late)"))
         session.end_step()
         return
     dur = DEMO_DURATIONS.get(name, 3.0) / speed
     rig.set_step(name, dur)
     session.start_step(name, repetition=reps, duration_s=dur)
-    time.sleep(dur)
+    stop.wait(dur)
     session.end_step()
     rig.set_step("idle", 1.0)
-    progress(f"  {name}: {dur:.1f} s")
+    progress(f"  {name}: {dur:.1f} s" + (" (cut short: stop requested)" if stop.is_set() else ""))
 
 
 def _ingested(session: SessionManager) -> int:
@@ -137,10 +180,10 @@ def _ingested(session: SessionManager) -> int:
     return int(sum(s["counters"].get("captures_ingested", 0) for s in st.values()))
 
 
-def _wait(pred: Callable[[], bool], timeout: float) -> bool:
+def _wait(pred: Callable[[], bool], timeout: float, stop: threading.Event) -> bool:
     end = time.monotonic() + timeout
-    while time.monotonic() < end:
+    while time.monotonic() < end and not stop.is_set():
         if pred():
             return True
-        time.sleep(0.1)
+        stop.wait(0.1)
     return pred()

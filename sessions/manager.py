@@ -1,38 +1,65 @@
 """The session manager: one open visit, its sources, its journal, its compactor; close seals the file.
 
 States: `recording` (after `open`) -> `closing` -> `sealed` (or `failed`, with the journal kept for recovery).
-Each source is read by its own thread; a source's failure is reported (event + counter + log) and never stops the
-others or the recording. The compactor thread moves journal records into the HDF5 file while the visit runs, so
-closing only adds the tail, verifies and seals.
+The manager composes; each concept has its own module:
+- `source_reader.SourceReader` / `scan_reader.ScanReader`: one thread per source or scanner, with its state
+  (`running`, `degraded`, `failed`, `stopped`) and failure backoff (`reader_thread`). A source's failure is
+  reported (event + counter + log) and never stops the others or the recording;
+- `compaction_loop.CompactionLoop`: journal -> HDF5 while the visit runs (so closing only adds the tail, verifies
+  and seals), with the periodic counters snapshots and clock pairs;
+- `watch_loop.WatchLoop`: a stream that stops delivering or loses samples (`stream_watch`), as live alerts;
+- `visit_journal.VisitJournal`: every write to the journal, and the latch of its failure;
+- `step_timeline`: events are tagged with the step in force at their own time;
+- `sealed_visit.finalize`: verify, seal, archive (shared with `recover`).
+
+A journal write failure (a full disk, EIO) is the one fault that stops the visit: nothing more can be recorded, so
+the state goes to `failed` at once, every reader stops, and every later call raises `VisitFailed`, one line saying
+what happened, what is kept and where; `close` then releases the devices and the journal, and seals nothing.
+
+`with SessionManager.open(...) as session:` seals on leaving the block (`close`, if not called in it); on an
+exception the visit is sealed with what was recorded and the exception propagates, as the demo does.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from enum import Enum
-from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from types import TracebackType
+from typing import Any
 
 from acquisition import __version__
-from acquisition.chunk import Chunk
 from acquisition.clock import boot_id, utc_iso
 from acquisition.config import AcqSettings
-from acquisition.events import Event, EventKind
-from acquisition.journal import Journal, encode_chunk, encode_event, encode_json
+from acquisition.events import SOURCE_STARTED, Event, EventKind
+from acquisition.journal import Journal, JournalError
+from acquisition.journal.records import (
+    CloseRecord,
+    OutcomesRecord,
+    VisitAttrs,
+    journal_stream,
+    journal_visit,
+)
 from acquisition.lslenv import local_clock
 from acquisition.log import get_logger
-from acquisition.source import Source, StepAware
+from acquisition.source import ScanSource, Source, StepAware
 from acquisition.stream import StreamSpec
 from acquisition.visitfile.compactor import Compactor
-from acquisition.visitfile.scan_record import encode_scan
-from acquisition.visitfile.seal import seal_file
-from acquisition.visitfile.verify import VerifyReport
-from sessions.privacy import scrub_names
+from sessions.compaction_loop import CompactionLoop
+from sessions.data_dir import prepare_data_dir
+from sessions.reader_thread import ReaderContext, ReaderThread
+from sessions.scan_reader import ScanEncoder, ScanReader
+from sessions.sealed_visit import SealedVisit, finalize
+from sessions.session_errors import SessionError, VisitFailed
+from sessions.source_reader import SourceReader
+from sessions.step_timeline import StepTimeline
+from sessions.stream_watch import WatchSettings
 from sessions.subject import VisitIdentity
+from sessions.visit_journal import VisitJournal
 from sessions.visit_store import VisitStore
+from sessions.watch_loop import WatchLoop
+
+__all__ = ["ScanSource", "SealedVisit", "SessionError", "SessionManager", "SessionState", "VisitFailed", "finalize"]
 
 
 class SessionState(str, Enum):
@@ -42,58 +69,12 @@ class SessionState(str, Enum):
     failed = "failed"
 
 
-class SessionError(RuntimeError):
-    """A session operation was refused (wrong state, production mode, duplicate source...)."""
-
-
-@runtime_checkable
-class ScanSource(Protocol):
-    """A file-delivering instrument (the facial scanner): polled for finished captures."""
-
-    @property
-    def name(self) -> str: ...
-
-    def open(self) -> None: ...
-
-    def poll(self) -> Sequence[Any]: ...
-
-    def drain_events(self) -> Sequence[Event]: ...
-
-    def counters(self) -> Mapping[str, int]: ...
-
-    def close(self) -> None: ...
-
-
-@dataclass
-class SealedVisit:
-    path: Path
-    sha256: str
-    report: VerifyReport
-    qc: dict[str, Any]
-    journal_archive: Path
-
-
-@dataclass
-class _Reader:
-    source: Any
-    thread: threading.Thread
-    stop: threading.Event = field(default_factory=threading.Event)
-    last_progress: float = 0.0
-    errors: int = 0
-    chunks_rejected: int = 0
-    specs: dict[str, StreamSpec] = field(default_factory=dict)
-    outlets: dict[str, Any] = field(default_factory=dict)
-    scrub: bool = False  # pseudonymise file/folder names in this source's event payloads
-
-
-ScanEncoder = Callable[[Any], tuple[str, dict[str, Any], dict[str, Any]]]
-
-
 class SessionManager:
     """Open with `SessionManager.open(...)`; add sources; mark steps; `close()` seals."""
 
     def __init__(self, settings: AcqSettings, identity: VisitIdentity, *, simulated: bool,
-                 clock: Callable[[], float] = local_clock, scan_encoder: ScanEncoder | None = None) -> None:
+                 clock: Callable[[], float] = local_clock, scan_encoder: ScanEncoder | None = None,
+                 watch: WatchSettings | None = None) -> None:
         self.settings = settings
         self.identity = identity
         self.simulated = simulated
@@ -101,82 +82,156 @@ class SessionManager:
         self._log = get_logger("session", visit=identity.key)
         self.store = VisitStore(settings.data_dir)
         self.key = identity.key
-        self.state = SessionState.recording
-        self._readers: dict[str, _Reader] = {}
-        self._scanners: dict[str, _Reader] = {}
-        self._events_lock = threading.Lock()
-        self._meta_lock = threading.Lock()
+        self._state = SessionState.recording
+        self.sealed: SealedVisit | None = None  # set by a successful close
+        self._readers: dict[str, SourceReader] = {}
+        self._scanners: dict[str, ScanReader] = {}
         self._step: str = ""
         self._step_rep = 0
         self._scan_encoder = scan_encoder
-        self._stop_compactor = threading.Event()
-        self._compactor_error: BaseException | None = None
+        self._timeline = StepTimeline()
+        self._watch = WatchLoop(watch or WatchSettings(), clock=clock, log=self._log, event=self.event)
+        self._failed_cleanup_done = False
+        self._journal: VisitJournal | None = None
+        self._compaction: CompactionLoop | None = None
+        self._visit_lock: Any = None
         self.journal: Journal
-        self.compactor: Compactor
-        self._compactor_thread: threading.Thread
+        self._ctx: ReaderContext
 
     # -- opening ---------------------------------------------------------------------------------
     @classmethod
     def open(cls, settings: AcqSettings, identity: VisitIdentity, *, simulated: bool,
              calibration: Sequence[Mapping[str, Any]] = (), config_snapshot: Mapping[str, Any] | None = None,
-             clock: Callable[[], float] = local_clock, scan_encoder: ScanEncoder | None = None) -> "SessionManager":
-        """Claim the visit (refused if it exists), start the journal and the compactor."""
+             clock: Callable[[], float] = local_clock, scan_encoder: ScanEncoder | None = None,
+             watch: WatchSettings | None = None) -> "SessionManager":
+        """Claim the visit (refused if it exists), start the journal, the compactor and the delivery watch
+        (`watch`: its thresholds, default `WatchSettings()`). A missing data directory is refused
+        (`DataDirError`) unless `settings.create_data_dir`: an unmounted data disk must not put visits on the
+        system disk."""
         if settings.production and simulated:
             raise SessionError("production mode refuses a simulated visit")
-        self = cls(settings, identity, simulated=simulated, clock=clock, scan_encoder=scan_encoder)
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.store.create(self.key)
-        self.journal = Journal(self.store.journal_dir(self.key), fsync_interval_s=settings.fsync_interval_s)
-        self._meta = self.journal.log("meta")
-        self._events = self.journal.log("events")
-        self._scans_log = self.journal.log("scans")
+        self = cls(settings, identity, simulated=simulated, clock=clock, scan_encoder=scan_encoder, watch=watch)
+        prepare_data_dir(settings.data_dir, create=settings.create_data_dir)
+        self._visit_lock = self.store.claim(self.key)  # held until sealed: `recover` leaves this visit alone
+        vj = self._journal = VisitJournal(
+            self.store.journal_dir(self.key), self.key, fsync_interval_s=settings.fsync_interval_s, clock=clock,
+            log=self._log, step_at=self._timeline.at, stop_all=self._stop_all, alert=self._watch.push,
+            over=lambda: "" if self._state in (SessionState.recording, SessionState.closing) else self._state.value)
+        self.journal = vj.journal
+        self._ctx = ReaderContext(
+            clock=clock, log=self._log, journal=self.journal, event=self.event, journal_event=vj.write_event,
+            step_at=self._timeline.at, current_step=lambda: self._step, journal_failed=vj.failed,
+            visit_failed=lambda: self._failure is not None,
+            chunk_recorded=lambda ch: self._watch.on_chunk(ch.stream, ch.device_seq))
         t0, utc0 = clock(), utc_iso()
-        attrs = {
-            "software_version": __version__,
-            "site": identity.site,
-            "subject": identity.subject,
-            "visit": identity.visit.value,
-            "operator": identity.operator,
-            "started_utc": utc0,
-            "closed_utc": "",
-            "state": "recording",
-            "simulated": bool(simulated),
-            "config": json.dumps(config_snapshot if config_snapshot is not None
-                                 else json.loads(settings.model_dump_json()), sort_keys=True),
-            "boot_id": boot_id(),
-            "started_t_lsl": t0,
-        }
-        self._write_meta({"type": "visit", "attrs": attrs})
-        if calibration:
-            self._write_meta({"type": "calibration", "records": list(calibration)})
+        attrs = VisitAttrs(
+            software_version=__version__, site=identity.site, subject=identity.subject, visit=identity.visit.value,
+            operator=identity.operator, started_utc=utc0, closed_utc="", state="recording",
+            simulated=bool(simulated),
+            config=json.dumps(config_snapshot if config_snapshot is not None
+                              # the data dir's path is the exam-room PC's, not the trial's: its name only
+                              else {**json.loads(settings.model_dump_json()), "data_dir": settings.data_dir.name},
+                              sort_keys=True),
+            boot_id=boot_id(), started_t_lsl=t0)
+        # the visit record and calibration go to `meta` and, as copies, to `meta-copy`
+        journal_visit(self.journal, attrs, [dict(r) for r in calibration])
         self.event("visit_open", "visit.opened", payload={"subject": identity.subject, "visit": identity.visit.value,
                                                           "operator": identity.operator})
-        self.event("clock", "clock.pair", payload={"t_lsl": t0, "utc": utc0, "boot_id": attrs["boot_id"]})
-        self.compactor = Compactor(
+        self.event("clock", "clock.pair", payload={"t_lsl": t0, "utc": utc0, "boot_id": attrs.boot_id})
+        self._compaction = CompactionLoop(
             self.store.journal_dir(self.key), self.store.partial_path(self.key),
             writer_options={"compression": settings.compression, "compression_level": settings.compression_level,
                             "cache_bytes": settings.hdf5_cache_mb * 1024 * 1024},
-        )
-        self._compactor_thread = threading.Thread(target=self._compact_loop, name="compactor", daemon=True)
-        self._compactor_thread.start()
+            interval_s=settings.compaction_interval_s, clock=clock, log=self._log, write_counters=vj.write_meta,
+            event=self.event, readers=self._all_readers)
+        self._compaction.start()
+        self._watch.start()
         self._log.info("visit.opened", subject=identity.subject, visit=identity.visit.value, simulated=simulated)
         return self
 
-    # -- journal helpers -------------------------------------------------------------------------
-    def _write_meta(self, rec: Mapping[str, Any]) -> None:
-        with self._meta_lock:
-            self._meta.append(encode_json(dict(rec)))
+    def __enter__(self) -> "SessionManager":
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        """Seal what was recorded unless `close()` was called in the block; release a failed visit (raising its
+        `VisitFailed`). An exception of the block propagates after the seal (never swallowed)."""
+        if self.state is SessionState.recording or (self._failure is not None and not self._failed_cleanup_done):
+            if exc is not None:
+                self._log.warning("visit.closing_on_error", error=type(exc).__name__)
+            self.close()
+
+    @property
+    def compactor(self) -> Compactor:
+        """The compactor building this visit's file (rebuilt at close if it failed)."""
+        assert self._compaction is not None, "the visit is not open"
+        return self._compaction.compactor
+
+    @property
+    def _compactor_error(self) -> BaseException | None:
+        return self._compaction.error if self._compaction is not None else None
+
+    def _all_readers(self) -> list[ReaderThread]:
+        return [*self._readers.values(), *self._scanners.values()]
+
+    @property
+    def state(self) -> SessionState:
+        """`failed` as soon as the journal failed (whichever thread met it), else where `close` got to."""
+        return SessionState.failed if self._failure is not None else self._state
+
+    @property
+    def _failure(self) -> VisitFailed | None:
+        return self._journal.failure if self._journal is not None else None
+
+    def _stop_all(self) -> None:
+        """The journal failed: every thread ends at its next turn (joined by `_cleanup_failed`)."""
+        for r in self._all_readers():
+            r.request_stop()
+        self._watch.request_stop()
+        if self._compaction is not None:  # its file will not be sealed: recover rebuilds it from the journal
+            self._compaction.request_stop()
 
     def event(self, kind: EventKind, name: str, *, stream: str = "", step: str | None = None,
               payload: Mapping[str, Any] | None = None, t_lsl: float | None = None) -> Event:
-        ev = Event(t_lsl=self._clock() if t_lsl is None else t_lsl, utc=utc_iso(), kind=kind, name=name,
-                   stream=stream, step=self._step if step is None else step, payload=dict(payload or {}))
-        self._journal_event(ev)
+        """Journal an event; `step` defaults to the step in force at `t_lsl` (default now)."""
+        assert self._journal is not None, "the visit is not open"
+        t = self._clock() if t_lsl is None else t_lsl
+        ev = Event(t_lsl=t, utc=utc_iso(), kind=kind, name=name, stream=stream,
+                   step=self._timeline.at(t) if step is None else step, payload=dict(payload or {}))
+        self._journal.write_event(ev)
         return ev
 
-    def _journal_event(self, ev: Event) -> None:
-        with self._events_lock:
-            self._events.append(encode_event(ev))
+    def _cleanup_failed(self) -> None:
+        """After a journal failure: join the readers, release the devices and the journal (so `recover` can
+        take it), never seal. Idempotent; errors are logged, the visit's failure is what the caller raises."""
+        if self._failed_cleanup_done:
+            return
+        self._failed_cleanup_done = True
+        readers = self._all_readers()
+        for r in readers:
+            r.request_stop()
+        for r in readers:
+            r.release()
+        self._watch.stop(timeout=10.0)
+        if self._compaction is not None:
+            self._compaction.stop(timeout=10.0)
+            try:  # never trusted after a failure (recover rebuilds it); closed so that a full disk cannot crash us
+                self._compaction.discard()
+            except Exception as exc:  # noqa: BLE001
+                self._log.error("compactor.abort_failed", error=repr(exc))
+        if self._journal is not None:
+            self._journal.release()
+        self._release_visit()
+
+    def _release_visit(self) -> None:
+        if self._visit_lock is not None:
+            self._visit_lock.release()
+
+    # -- live alerts -------------------------------------------------------------------------------
+    def drain_alerts(self) -> list[Event]:
+        """Events the technician must see now (stalls, gap rates, a failed visit), oldest first, each once.
+        `sessions.stream_watch.alert_line(ev)` words them."""
+        return self._watch.drain()
 
     # -- sources ---------------------------------------------------------------------------------
     def add_source(self, source: Source, *, opened: bool = False) -> list[StreamSpec]:
@@ -200,81 +255,21 @@ class SessionManager:
                 source.close()
                 raise SessionError(f"stream {spec.name!r} of {source.name!r} is already recorded by another source")
         for spec in specs:
-            self._write_meta({"type": "stream", "spec": json.loads(spec.model_dump_json())})
-        reader = _Reader(source=source, thread=threading.Thread(name=f"reader:{source.name}", daemon=True,
-                                                                  target=lambda: self._read_loop(reader)))
-        reader.specs = {s.name: s for s in specs}
-        reader.last_progress = self._clock()
-        if self.settings.lsl_outlets and getattr(source, "republish", True):
-            from acquisition.lsl.outlet import StreamOutletView
-
-            for spec in specs:
-                try:
-                    reader.outlets[spec.name] = StreamOutletView(spec)
-                except Exception as exc:  # noqa: BLE001 - the live view is optional, the record is not
-                    self._log.warning("outlet.failed", stream=spec.name, error=str(exc))
-        self.event("device", "source.started", stream=",".join(reader.specs),
-                   payload={"source": source.name,
+            journal_stream(self.journal, spec)  # in `meta` and at the head of `streams/<name>`
+        reader = SourceReader(source, self._ctx, specs, timeout_s=self.settings.reader_timeout_s,
+                              publish=self.settings.lsl_outlets and getattr(source, "republish", True))
+        # the streams' recording window starts here (QC `expected_by_window`), and so does their silence watch
+        self.event("device", SOURCE_STARTED, stream=",".join(reader.specs),
+                   payload={"source": source.name, "streams": list(reader.specs),
                             "devices": [json.loads(s.device.model_dump_json()) for s in specs]})
+        for spec in specs:
+            self._watch.watch_stream(spec.name, source=source.name, rate=spec.nominal_rate)
         if self._step and isinstance(source, StepAware):
             source.set_step(self._step, 0.0)
         self._readers[source.name] = reader
-        reader.thread.start()
+        reader.start()
         self._log.info("source.started", source=source.name, streams=list(reader.specs))
         return specs
-
-    def _read_loop(self, r: _Reader) -> None:
-        src = r.source
-        timeout = self.settings.reader_timeout_s
-        while not r.stop.is_set():
-            try:
-                chunks = src.read(timeout)
-            except Exception as exc:  # noqa: BLE001 - reported, counted, and the loop goes on
-                r.errors += 1
-                self._log.error("source.read_failed", source=src.name, error=repr(exc))
-                self.event("device", "source.read_failed", payload={"source": src.name, "error": repr(exc)})
-                r.stop.wait(0.2)
-                chunks = []
-            for ch in chunks:
-                self._accept(r, ch)
-            self._drain_source_events(r)
-            r.last_progress = self._clock()
-
-    def _accept(self, r: _Reader, ch: Chunk) -> None:
-        spec = r.specs.get(ch.stream)
-        problem = ""
-        if spec is None:
-            problem = f"unknown stream {ch.stream!r}"
-        elif ch.data.shape[1] != spec.n_channels:
-            problem = f"{ch.data.shape[1]} channels, spec says {spec.n_channels}"
-        elif ch.data.dtype != spec.np_dtype:
-            problem = f"dtype {ch.data.dtype}, spec says {spec.dtype}"
-        if problem:
-            r.chunks_rejected += 1
-            self._log.error("chunk.rejected", source=r.source.name, problem=problem)
-            self.event("device", "chunk.rejected", stream=ch.stream, payload={"source": r.source.name,
-                                                                               "problem": problem, "n": ch.n})
-            return
-        self.journal.log(f"streams/{ch.stream}").append(encode_chunk(ch))
-        outlet = r.outlets.get(ch.stream)
-        if outlet is not None:
-            try:
-                outlet.push(ch)
-            except Exception as exc:  # noqa: BLE001 - live view only
-                self._log.warning("outlet.push_failed", stream=ch.stream, error=str(exc))
-
-    def _drain_source_events(self, r: _Reader) -> None:
-        try:
-            evs = r.source.drain_events()
-        except Exception as exc:  # noqa: BLE001
-            self._log.error("source.events_failed", source=r.source.name, error=repr(exc))
-            return
-        for ev in evs:
-            if not ev.step and self._step:
-                ev = ev.model_copy(update={"step": self._step})
-            if r.scrub:
-                ev = ev.model_copy(update={"payload": scrub_names(ev.payload)})
-            self._journal_event(ev)
 
     def remove_source(self, name: str) -> None:
         r = self._readers.pop(name, None)
@@ -282,90 +277,56 @@ class SessionManager:
             raise SessionError(f"no source named {name!r}")
         self._stop_reader(r)
 
-    def _stop_reader(self, r: _Reader) -> None:
-        r.stop.set()
-        r.thread.join(timeout=5.0)
-        if r.thread.is_alive():
-            self._log.error("source.stop_timeout", source=r.source.name)
-        try:
-            r.source.close()
-        except Exception as exc:  # noqa: BLE001
-            self._log.error("source.close_failed", source=r.source.name, error=repr(exc))
-        self._drain_source_events(r)
-        for o in r.outlets.values():
-            o.close()
-        self.event("device", "source.stopped", payload={"source": r.source.name,
-                                                        "counters": dict(r.source.counters())})
+    def _stop_reader(self, r: ReaderThread) -> None:
+        self._watch.forget(r.stream_names)  # its silence from now on is the stop, not a stall
+        r.stop()
 
-    # -- scanner (file source) -------------------------------------------------------------------
     def add_scanner(self, scanner: ScanSource, *, poll_s: float = 0.2) -> None:
         self._require(SessionState.recording)
         if self._scan_encoder is None:
             raise SessionError("no scan encoder configured for this session")
         scanner.open()
-        reader = _Reader(source=scanner, thread=threading.Thread(name=f"scanner:{scanner.name}", daemon=True,
-                                                                   target=lambda: self._scan_loop(reader, poll_s)))
-        reader.last_progress = self._clock()
-        reader.scrub = True
+        reader = ScanReader(scanner, self._ctx, encoder=self._scan_encoder, poll_s=poll_s)
         self._scanners[scanner.name] = reader
-        self.event("device", "source.started", payload={"source": scanner.name})
+        self.event("device", SOURCE_STARTED, payload={"source": scanner.name})
         if self._step and isinstance(scanner, StepAware):
             scanner.set_step(self._step, 0.0)
-        reader.thread.start()
-
-    def _scan_loop(self, r: _Reader, poll_s: float) -> None:
-        assert self._scan_encoder is not None
-        while not r.stop.is_set():
-            self._poll_scanner(r)
-            r.last_progress = self._clock()
-            r.stop.wait(poll_s)
-        self._poll_scanner(r)
-
-    def _poll_scanner(self, r: _Reader) -> None:
-        assert self._scan_encoder is not None
-        try:
-            captures = r.source.poll()
-        except Exception as exc:  # noqa: BLE001
-            r.errors += 1
-            self._log.error("scanner.poll_failed", source=r.source.name, error=repr(exc))
-            self.event("device", "scanner.poll_failed", payload={"source": r.source.name, "error": repr(exc)})
-            captures = []
-        for cap in captures:
-            scan_id, arrays, attrs = self._scan_encoder(cap)
-            attrs = {**attrs, "step": self._step}
-            self._scans_log.append(encode_scan(scan_id, arrays, attrs))
-        self._drain_source_events(r)
+        reader.start()
 
     # -- protocol steps and markers -------------------------------------------------------------------
     @property
     def current_step(self) -> str:
         return self._step
 
+    def _tell_sources(self, step: str, duration_s: float) -> None:
+        for r in self._all_readers():
+            if isinstance(r.source, StepAware):
+                try:
+                    r.source.set_step(step, duration_s)
+                except Exception as exc:  # noqa: BLE001 - a simulated patient, never worth stopping a visit
+                    self._log.warning("source.set_step_failed", source=r.name, error=repr(exc))
+
     def start_step(self, step: str, *, repetition: int = 1, duration_s: float = 0.0) -> None:
         self._require(SessionState.recording)
         if self._step:
             self.end_step()
+        t = self._clock()
+        self._timeline.begin(t, step)
         self._step, self._step_rep = step, repetition
-        for r in list(self._readers.values()) + list(self._scanners.values()):
-            if isinstance(r.source, StepAware):
-                try:
-                    r.source.set_step(step, duration_s)
-                except Exception as exc:  # noqa: BLE001
-                    self._log.warning("source.set_step_failed", source=r.source.name, error=repr(exc))
-        self.event("step_start", "step.started", step=step, payload={"repetition": repetition,
-                                                                     "duration_s": duration_s})
+        self._tell_sources(step, duration_s)
+        self.event("step_start", "step.started", step=step, t_lsl=t, payload={"repetition": repetition,
+                                                                              "duration_s": duration_s})
         self._log.info("step.started", step=step, repetition=repetition)
 
     def end_step(self) -> None:
+        if self._failure is not None:
+            raise self._failure
         if not self._step:
             return
-        self.event("step_end", "step.ended", step=self._step, payload={"repetition": self._step_rep})
-        for r in list(self._readers.values()) + list(self._scanners.values()):
-            if isinstance(r.source, StepAware):
-                try:
-                    r.source.set_step("idle", 0.0)
-                except Exception as exc:  # noqa: BLE001 - a simulated patient, never worth stopping a visit
-                    self._log.warning("source.set_step_failed", source=r.source.name, error=repr(exc))
+        t = self._clock()
+        self._timeline.end(t)
+        self.event("step_end", "step.ended", step=self._step, t_lsl=t, payload={"repetition": self._step_rep})
+        self._tell_sources("idle", 0.0)
         self._step = ""
 
     def marker(self, name: str, **payload: Any) -> None:
@@ -373,6 +334,8 @@ class SessionManager:
         self.event("marker", name, payload=payload)
 
     def operator_action(self, name: str, **payload: Any) -> None:
+        if self._failure is not None:
+            raise self._failure
         self.event("operator", name, payload=payload)
 
     # -- status / watchdog -----------------------------------------------------------------------------
@@ -382,102 +345,76 @@ class SessionManager:
             "visit": self.key,
             "state": self.state.value,
             "step": self._step,
-            "sources": {
-                name: {"streams": list(r.specs), "counters": dict(r.source.counters()), "errors": r.errors,
-                       "chunks_rejected": r.chunks_rejected, "since_progress_s": round(now - r.last_progress, 3)}
-                for name, r in {**self._readers, **self._scanners}.items()
-            },
+            "sources": {r.name: r.status(now) for r in self._all_readers()},
             "journal": self.journal.counters(),
         }
 
     def all_progressing(self, max_age_s: float = 5.0) -> bool:
-        """True when every reader and the compactor made progress recently (watchdog feed condition)."""
+        """The watchdog's feed condition: every reader thread went round its loop within `max_age_s` (a read
+        that blocks, a thread that died, is not progress; a source retried with a backoff is), the delivery
+        watch and the compactor run, and the journal has not failed."""
         now = self._clock()
-        readers_ok = all(now - r.last_progress < max_age_s for r in {**self._readers, **self._scanners}.values())
-        return readers_ok and self._compactor_thread.is_alive() and self._compactor_error is None
-
-    # -- compactor -------------------------------------------------------------------------------------
-    def _compact_loop(self) -> None:
-        next_counters = 0.0
-        next_pair = self._clock() + 60.0
-        while not self._stop_compactor.wait(self.settings.compaction_interval_s):
-            try:
-                now = self._clock()
-                if now >= next_counters:
-                    next_counters = now + 5.0
-                    self._snapshot_counters()
-                if now >= next_pair:  # (LSL clock, UTC) pairs through the visit, to place it on the calendar
-                    next_pair = now + 60.0
-                    t, utc = self._clock(), utc_iso()
-                    self.event("clock", "clock.pair", payload={"t_lsl": t, "utc": utc})
-                self.compactor.run_once()
-            except Exception as exc:  # noqa: BLE001 - the journal still has everything; close rebuilds
-                self._compactor_error = exc
-                self._log.error("compactor.failed", error=repr(exc))
-                return
-
-    def _snapshot_counters(self) -> None:
-        snap: dict[str, Any] = {}
-        for name, r in {**self._readers, **self._scanners}.items():
-            try:
-                c = dict(r.source.counters())
-            except Exception as exc:  # noqa: BLE001
-                c = {"error": repr(exc)}
-            c["read_errors"] = r.errors
-            c["chunks_rejected"] = r.chunks_rejected
-            snap[name] = c
-        self._write_meta({"type": "counters", "sources": snap})
+        readers_ok = all(r.progressing(now, max_age_s) for r in self._all_readers())
+        return (readers_ok and self._failure is None and self._watch.alive
+                and self._compaction is not None and self._compaction.healthy)
 
     # -- closing ---------------------------------------------------------------------------------------
     def record_outcomes(self, rows: Sequence[tuple[str, str, float, str, str]]) -> None:
-        self._write_meta({"type": "outcomes", "rows": [list(r) for r in rows]})
+        if self._failure is not None:
+            raise self._failure
+        assert self._journal is not None
+        self._journal.write_meta(OutcomesRecord(rows=[tuple(r) for r in rows]))
 
     def close(self) -> SealedVisit:
-        """Stop sources, journal the tail, finish the file, verify it against the journal and seal it."""
+        """Stop sources, journal the tail, finish the file, verify it against the journal and seal it.
+        A visit whose journal failed is not sealed: its devices and journal are released and `VisitFailed`
+        (one line: what is kept, where, run recover) is raised, at every call."""
+        if self._failure is not None:
+            self._cleanup_failed()
+            raise self._failure
         self._require(SessionState.recording)
-        self.state = SessionState.closing
-        self.end_step()
-        for r in list(self._readers.values()) + list(self._scanners.values()):
-            self._stop_reader(r)
-        self._snapshot_counters()
-        t1, utc1 = self._clock(), utc_iso()
-        self.event("clock", "clock.pair", payload={"t_lsl": t1, "utc": utc1})
-        self.event("visit_close", "visit.closed", payload={})
-        self._write_meta({"type": "close", "closed_utc": utc1})
-        self.journal.flush()
-        self._stop_compactor.set()
-        self._compactor_thread.join()
+        assert self._compaction is not None and self._journal is not None
+        self._state = SessionState.closing
         try:
-            if self._compactor_error is not None:
-                # the incremental file is not trusted: rebuild it from the journal
-                self.compactor.abort()
-                self.store.partial_path(self.key).unlink(missing_ok=True)
-                self.compactor = Compactor(self.store.journal_dir(self.key), self.store.partial_path(self.key),
-                                           writer_options=self.compactor._writer_options)
-            self.compactor.run_once(final=True)
-            self.compactor.finish({"closed_utc": utc1, "state": "sealed"})
-            self.journal.close()
-            sealed = finalize(self.store, self.key, self.compactor)
-        except Exception:
-            self.state = SessionState.failed
-            self._log.error("visit.close_failed", exc_info=True)
+            self.end_step()
+            for r in self._all_readers():
+                self._stop_reader(r)
+            self._watch.stop()
+            self._compaction.snapshot_counters()
+            t1, utc1 = self._clock(), utc_iso()
+            self.event("clock", "clock.pair", payload={"t_lsl": t1, "utc": utc1})
+            self.event("visit_close", "visit.closed", payload={})
+            self._journal.write_meta(CloseRecord(closed_utc=utc1))
+            self._journal.flush()
+        except VisitFailed:
+            self._cleanup_failed()
             raise
-        self.state = SessionState.sealed
+        self._compaction.stop()
+        try:
+            compactor = self._compaction.finish(utc1)
+            try:
+                self.journal.close()
+            except (JournalError, OSError) as exc:  # its last fsync failed: the record is not known durable
+                failure = self._journal.failed(exc)
+                self._cleanup_failed()
+                raise failure from None
+            sealed = finalize(self.store, self.key, compactor)
+        except VisitFailed:
+            raise
+        except Exception:
+            self._state = SessionState.failed
+            self._log.error("visit.close_failed", exc_info=True)
+            self._journal.release()  # not sealed: let go of the journal and the visit so `recover` can finish it
+            self._release_visit()
+            raise
+        self._state = SessionState.sealed
+        self.sealed = sealed
+        self._release_visit()
         self._log.info("visit.sealed", path=str(sealed.path), sha256=sealed.sha256)
         return sealed
 
     def _require(self, state: SessionState) -> None:
+        if self._failure is not None:
+            raise self._failure
         if self.state is not state:
             raise SessionError(f"visit {self.key} is {self.state.value}, not {state.value}")
-
-
-def finalize(store: VisitStore, key: str, compactor: Compactor) -> SealedVisit:
-    """Verify the finished partial file against the journal tallies, seal it, archive the journal."""
-    assert compactor.writer is not None
-    digest, report = seal_file(
-        store.partial_path(key), store.final_path(key), data_dir=store.data_dir,
-        expected=compactor.writer.tallies, expected_events=compactor.writer.n_events,
-    )
-    qc = compactor.qc_summary()
-    archive = store.archive(key)
-    return SealedVisit(path=store.final_path(key), sha256=digest, report=report, qc=qc, journal_archive=archive)

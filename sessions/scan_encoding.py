@@ -1,4 +1,10 @@
-"""A validated scanner capture -> what the visit file stores under `/scans/<scan_id>`."""
+"""A validated scanner capture -> what the visit file stores under `/scans/<scan_id>`.
+
+Nothing here comes from a vendor's file name: the driver's `ScanCapture` carries only aliases
+(`capture_3/mesh.obj`), photo keys that are a view or an index, and a `<condition>_<repetition>` scan id, all
+checked by the model (see drivers/scanner/aliases.py). Photos are stored as `photo_<view>` (`photo_frontal`,
+`photo_three_quarter_left`, ...) or `photo_<index>`, their encodings in the `photo_formats` attribute.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,12 @@ from typing import Any
 import numpy as np
 
 from drivers.scanner.capture import ScanCapture
-from sessions.privacy import scrub_names
+from drivers.scanner.loaders import PNG_SIGNATURE
+
+
+def _image_format(data: bytes) -> str:
+    """The photo's encoding by its magic (the driver checked it is a complete PNG or JPEG)."""
+    return "png" if data.startswith(PNG_SIGNATURE) else "jpeg" if data.startswith(b"\xff\xd8\xff") else "unknown"
 
 
 def encode_capture(cap: ScanCapture) -> tuple[str, dict[str, np.ndarray], dict[str, Any]]:
@@ -22,8 +33,10 @@ def encode_capture(cap: ScanCapture) -> tuple[str, dict[str, np.ndarray], dict[s
         arrays["uv"] = np.asarray(cap.uv, dtype=np.float32)
     if cap.texture is not None:
         arrays["texture"] = np.frombuffer(cap.texture, dtype=np.uint8)
-    for name, data in cap.photos.items():
-        arrays[f"photo_{name}"] = np.frombuffer(data, dtype=np.uint8)
+    photo_formats: dict[str, str] = {}
+    for key, data in cap.photos.items():
+        arrays[f"photo_{key}"] = np.frombuffer(data, dtype=np.uint8)
+        photo_formats[key] = _image_format(data)
     m = cap.metrics
     attrs: dict[str, Any] = {
         "condition": cap.condition,
@@ -34,10 +47,11 @@ def encode_capture(cap: ScanCapture) -> tuple[str, dict[str, np.ndarray], dict[s
         "t_lsl": cap.t_lsl,
         "mesh_format": cap.mesh_format,
         "units": "mm",
-        # file names may carry the patient's name (vendor export naming): pseudonymised, content hash kept
-        "source_files": scrub_names([f.model_dump() for f in cap.source_files], under_name_key=True),
+        # aliases (capture_3/mesh.obj) with role, content SHA-256, size, mtime: the hash finds the file in ingested/
+        "source_files": [f.model_dump() for f in cap.source_files],
         "landmarks": cap.landmarks or {},
         "texture_format": cap.texture_format or "",
+        "photo_formats": photo_formats,
         "metrics": ({**m.model_dump(), "aperture_mm": m.aperture_mm, "mouth_width_mm": m.mouth_width_mm}
                     if m is not None else {}),
         "warnings": list(cap.warnings),

@@ -7,14 +7,16 @@ with real hardware; only their configuration points at the simulators and says `
 The rig also plays the patient: `set_step()` tells every simulator which protocol task is being performed.
 
 The simulators run in child processes (the device side of the wires), so their Python work does not compete
-with the drivers for the recorder's interpreter lock, as real instruments would not.
+with the drivers for the recorder's interpreter lock, as real instruments would not. Their pty links and the
+export folder live in a rig folder (`rig_workdir`) that close removes, and that the next rig removes if this one
+was killed; the children end on their own when the pipe to a killed parent closes.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
-import tempfile
 import threading
+import weakref
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ from drivers.scanner.usb_sim_backend import SimUsbBackend, SimUsbDevice
 from drivers.stabilometry.cell_board.driver import CellBoardSource
 from drivers.stabilometry.cell_board.simulator import CellBoardSimulator
 from drivers.stabilometry.config import CellBoardConfig
+from sessions.rig_workdir import create_workdir, remove_workdir
 
 BOARD_A = {"A1": "TA_R", "A2": "TA_L", "A3": "MM_R", "A4": "MM_L"}
 BOARD_B = {"A1": "DA_R", "A2": "DA_L", "A3": "SCM_R", "A4": "SCM_L"}
@@ -87,7 +90,7 @@ class _Devices:
             return {"stem": rec.stem, "truth": rec.truth}
         if op == "photos":
             assert self.scanner is not None
-            return [str(p) for p in self.scanner.write_photos()]
+            return [str(p) for p in self.scanner.write_photos(**cmd[1])]
         if op == "fault":
             self.by_name[cmd[1]].faults.arm(cmd[2], cmd[3])
             return None
@@ -126,8 +129,13 @@ class SimulatedRig:
     """Start with `start()`; `sources()` and `scanner()` give the drivers; `close()` stops everything."""
 
     def __init__(self, *, workdir: Path | None = None, seed: int = 0, scanner_folder: Path | None = None) -> None:
-        self._tmp = tempfile.TemporaryDirectory(prefix="amuse-rig-") if workdir is None else None
-        self.workdir = Path(self._tmp.name) if self._tmp is not None else Path(workdir)
+        # a folder of its own unless given one: removed on close or exit, and by the next rig after a SIGKILL
+        self._cleanup: weakref.finalize | None = None
+        if workdir is None:
+            self.workdir = create_workdir()
+            self._cleanup = weakref.finalize(self, remove_workdir, self.workdir)
+        else:
+            self.workdir = Path(workdir)
         (self.workdir / "dev").mkdir(parents=True, exist_ok=True)
         self.seed = seed
         self.scanner_folder = scanner_folder or (self.workdir / "scanner_export")
@@ -179,12 +187,14 @@ class SimulatedRig:
         ))
         jaw = AuroraJawSource(AuroraConfig(path=str(dev / "aurora"), incisal_offset_mm=INCISAL_OFFSET_MM,
                                            icp_mm=ICP_HEAD_MM, simulated=True), name="aurora")
-        plate = CellBoardSource(CellBoardConfig(port=str(dev / "cellboard")))
+        plate = CellBoardSource(CellBoardConfig(port=str(dev / "cellboard"), simulated=True))
         return [emg, jaw, plate]  # type: ignore[list-item]
 
-    def scanner(self) -> ScannerSource:
+    def scanner(self, **watch: Any) -> ScannerSource:
+        """The scanner driver on the simulator's export folder; `watch` overrides `WatchConfig` fields."""
+        opts: dict[str, Any] = {"reject_grace_s": 2.0, **watch}
         return ScannerSource(
-            ScannerConfig(watch=WatchConfig(folder=self.scanner_folder, reject_grace_s=2.0),
+            ScannerConfig(watch=WatchConfig(folder=self.scanner_folder, **opts),
                           usb=UsbExpectation(), simulated=True),
             usb_backend=SimUsbBackend([self.usb_device]),
         )
@@ -204,8 +214,12 @@ class SimulatedRig:
             extra["fault"] = fault
         return self._call("main", "scan", condition, repetition, fmt, extra)
 
-    def take_photos(self) -> Any:
-        return self._call("main", "photos")
+    def take_photos(self, *, prefix: str | None = None, views: tuple[str, ...] | None = None) -> Any:
+        """The simulated scanner writes the 2D photo set (optionally under a file name prefix, or other views)."""
+        extra: dict[str, Any] = {"prefix": prefix}
+        if views is not None:
+            extra["views"] = tuple(views)
+        return self._call("main", "photos", extra)
 
     def arm_fault(self, device: str, fault: str, count: int = 1) -> None:
         """Arm a fault on one simulated device: emg_a, emg_b, aurora, plate or scanner."""
@@ -228,9 +242,9 @@ class SimulatedRig:
             if proc.is_alive():
                 proc.kill()
         self._procs = {}
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
+        if self._cleanup is not None:
+            self._cleanup()
+            self._cleanup = None
 
     def __enter__(self) -> "SimulatedRig":
         return self.start()

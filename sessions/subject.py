@@ -12,7 +12,7 @@ from enum import Enum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from acquisition.config import DEFAULT_SUBJECT_PATTERN
+from acquisition.config import DEFAULT_SITE_PATTERN, DEFAULT_SUBJECT_PATTERN, check_site_code
 
 
 class InvalidIdentifier(ValueError):
@@ -24,6 +24,22 @@ class VisitCode(str, Enum):
     W4 = "W4"
     W12 = "W12"
     W24 = "W24"
+
+
+#: what each visit code means (domain.md): for help texts and error messages
+VISIT_MEANINGS = {"D0": "baseline, injection day", "W4": "week 4", "W12": "week 12", "W24": "week 24"}
+
+
+def visit_codes_help() -> str:
+    """'D0 (baseline, injection day), W4 (week 4), ...' for a command's --visit help."""
+    return ", ".join(f"{v.value} ({VISIT_MEANINGS[v.value]})" for v in VisitCode)
+
+
+def describe_subject_pattern(pattern: str = DEFAULT_SUBJECT_PATTERN) -> str:
+    """The subject format in words for a help text; a site's own pattern is shown as the regex itself."""
+    if pattern == DEFAULT_SUBJECT_PATTERN:
+        return "three capital letters, a dash, three digits, e.g. ABC-001"
+    return f"must match the site's pattern {pattern}"
 
 
 def validate_subject(value: object, *, pattern: str = DEFAULT_SUBJECT_PATTERN, max_len: int = 32) -> str:
@@ -57,6 +73,14 @@ def validate_visit(value: object) -> VisitCode:
 _OPERATOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}", flags=re.ASCII)
 
 
+def validate_site(value: object, *, pattern: str = DEFAULT_SITE_PATTERN) -> str:
+    """Site codes are written into every file and printed to a terminal (see `check_site_code`)."""
+    try:
+        return check_site_code(value, pattern)
+    except ValueError as exc:
+        raise InvalidIdentifier(str(exc)) from None
+
+
 def validate_operator(value: object) -> str:
     """Operators are staff login names (not patient data): ASCII letters, digits, '_', '.', '-' (1-32)."""
     if not isinstance(value, str) or _OPERATOR.fullmatch(value) is None:
@@ -83,12 +107,13 @@ class VisitIdentity(BaseModel):
 
     @classmethod
     def checked(cls, *, subject: object, visit: object, operator: object, site: str,
-                pattern: str = DEFAULT_SUBJECT_PATTERN, max_len: int = 32) -> "VisitIdentity":
+                pattern: str = DEFAULT_SUBJECT_PATTERN, max_len: int = 32,
+                site_pattern: str = DEFAULT_SITE_PATTERN) -> "VisitIdentity":
         return cls(
             subject=validate_subject(subject, pattern=pattern, max_len=max_len),
             visit=validate_visit(visit),
             operator=validate_operator(operator),
-            site=site,
+            site=validate_site(site, pattern=site_pattern),
         )
 
     @property

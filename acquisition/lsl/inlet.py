@@ -4,7 +4,12 @@ Raw LSL timestamps are stored as they arrive (no destructive post-processing); t
 recorded as `clock` events so the offset can be applied later. LSL can drop samples silently when a consumer
 stalls, so the inlet buffer is sized generously and completeness is checked: with a counter channel
 (`seq_channel`) every missing sample number is a gap; without one, the received count is compared with the
-nominal rate and holes in the timestamps are reported.
+nominal rate and holes in the timestamps are reported. An outlet that stops altogether never raises here
+(`recover=True`): the session manager's delivery watch reports it (`stream.stalled`) and the QC counts the
+silence against the time the visit recorded the stream (`expected_by_window`).
+
+The file keeps what identifies the stream for a data manager (name, type, source_id, rate, channel count),
+never the sending machine's hostname.
 """
 
 from __future__ import annotations
@@ -159,11 +164,13 @@ class LslInletSource:
             units=tuple(units),
             dtype=fmt,  # type: ignore[arg-type]
             nominal_rate=self._rate,
+            # what a data manager needs and nothing about the sending machine: no hostname (it names a PC of
+            # the site, often after a person or a room), no per-run uid; name, type, source_id, rate, channels
             device=DeviceIdentity(
                 model=info.type() or "LSL stream",
-                serial=info.source_id() or info.uid(),
-                vendor="lsl:" + info.hostname(),
-                firmware=f"liblsl protocol {info.version()}",
+                serial=info.source_id() or "none (the outlet declares no source_id)",
+                vendor="unknown",
+                firmware="unknown",
                 simulated=cfg.simulated,
                 transport=f"lsl:{info.name()}",
             ),
@@ -173,8 +180,9 @@ class LslInletSource:
         self._max_samples = max(64, min(1_000_000, (16 * 1024 * 1024) // row_bytes))
         self._next_pull = 0.0
         self._log.info("lsl_inlet.opened", channels=len(labels), rate=self._rate, source_id=info.source_id())
-        self._event("device", "lsl_inlet.opened", {"uid": info.uid(), "hostname": info.hostname(),
-                                                    "created_at": info.created_at()})
+        self._event("device", "lsl_inlet.opened", {"name": info.name(), "type": info.type(),
+                                                    "source_id": info.source_id(), "rate": self._rate,
+                                                    "channels": info.channel_count()})
 
     def read(self, timeout: float) -> Sequence[Chunk]:
         inlet, spec = self._inlet, self._spec

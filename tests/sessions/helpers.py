@@ -23,6 +23,8 @@ def ramp_source(name: str = "ramp", channels: int = 3, rate: float = 1000.0) -> 
 
 
 def open_session(data_dir: Path, subject: str = "ABC-001", visit: str = "D0", **kw: object) -> SessionManager:
+    """A simulated visit in `data_dir`, created if missing (the manager refuses a missing one unless asked)."""
+    kw.setdefault("create_data_dir", True)
     settings = AcqSettings(data_dir=data_dir, compaction_interval_s=0.2, lsl_outlets=False, **kw)  # type: ignore[arg-type]
     ident = VisitIdentity.checked(subject=subject, visit=visit, operator="tech1", site="SIM")
     return SessionManager.open(settings, ident, simulated=True)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import h5py
 import numpy as np
 
 from acquisition.config import AcqSettings
+from acquisition.visitfile.manifest import read_manifest
 from acquisition.visitfile.verify import verify_file
 from sessions.cli import main as cli_main
 from sessions.demo import next_demo_subject, run_demo
@@ -52,3 +54,72 @@ def test_cli_refuses_bad_subject_before_anything(tmp_path: Path, capsys) -> None
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "non-ASCII" in err[0]
     assert not (tmp_path / "d").exists() or not any((tmp_path / "d").iterdir())
+
+
+def test_demo_sigterm_seals_what_was_recorded(tmp_path: Path) -> None:
+    """SIGTERM mid-visit: the demo stops stepping, seals, prints the sealed path and exits 143 (issue 7, 6).
+
+    Run in a fresh directory without --data-dir, as on a fresh clone: the demo creates its default ./data.
+    """
+    import os
+    import queue
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo), "AMUSE_LOG_LEVEL": "WARNING"}
+    proc = subprocess.Popen([sys.executable, "-m", "sessions.cli", "demo", "--speed", "10"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    out: list[str] = []
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for ln in proc.stdout:
+            lines.put(ln.rstrip("\n"))
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    try:
+        # wait (bounded) until the visit is open and every device records, then stop it a moment later
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                ln = lines.get(timeout=1.0)
+            except queue.Empty:
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                continue
+            out.append(ln)
+            if ln.startswith("  device ok: scanner"):
+                break
+        else:
+            raise AssertionError(f"the demo never finished its pre-flight: {out}")
+        time.sleep(2.0)
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    reader.join(timeout=10)
+    while not lines.empty():
+        out.append(lines.get())
+    err = proc.stderr.read() if proc.stderr else ""
+    assert rc == 143, (rc, out, err)
+    assert "Traceback" not in err
+    sealed_lines = [ln for ln in out if ln.startswith("sealed: ")]
+    assert len(sealed_lines) == 1, out
+    path = Path(sealed_lines[0].removeprefix("sealed: "))
+    assert path == (tmp_path / "data" / "SIM-001_D0.h5").resolve() and path.is_file()
+    assert verify_file(path).ok
+    assert read_manifest(path.parent).get(path.name) is not None
+    assert not any((tmp_path / "data" / ".open").iterdir()), "an open visit was left behind"
+    with h5py.File(path, "r") as f:
+        assert f.attrs["state"] == "sealed"
+        names = [n.decode() for n in f["events/table"]["name"]]
+        assert "visit.stopped" in names
+        steps = {r["step"].decode() for r in f["events/table"][:] if r["kind"].decode() == "step_start"}
+        assert "preflight" in steps and "stab_eyes_closed" not in steps, "stepping went on after SIGTERM"
+        assert f["streams/emg_a/data"].shape[0] > 0

@@ -11,7 +11,16 @@ from hypothesis import strategies as st
 
 from acquisition.config import AcqSettings
 from sessions.manager import SessionManager
-from sessions.subject import InvalidIdentifier, VisitIdentity, validate_operator, validate_subject, validate_visit
+from sessions.subject import (
+    InvalidIdentifier,
+    VisitIdentity,
+    describe_subject_pattern,
+    validate_operator,
+    validate_site,
+    validate_subject,
+    validate_visit,
+    visit_codes_help,
+)
 
 BAD = {
     "arabic-indic digits": "ABC-\u0660\u0660\u0661",
@@ -80,3 +89,19 @@ def test_invalid_subject_writes_nothing(tmp_path: Path, label: str) -> None:
         ident = VisitIdentity.checked(subject=BAD[label], visit="D0", operator="tech", site="SIM")
         SessionManager.open(settings, ident, simulated=True)
     assert not data.exists()
+
+
+@pytest.mark.parametrize("site", ["../x\n\x1b[31mRED", "SIM\n", "sim", "S", "\u0410B", ""])
+def test_identity_refuses_bad_site(site: str) -> None:
+    with pytest.raises(InvalidIdentifier) as err:
+        VisitIdentity.checked(subject="ABC-001", visit="D0", operator="tech", site=site)
+    assert "site code" in str(err.value)
+
+
+def test_site_and_subject_formats_described() -> None:
+    assert validate_site("SIM") == "SIM" and validate_site("FR-01", pattern=r"^[A-Z]{2}-[0-9]{2}$") == "FR-01"
+    assert describe_subject_pattern() == "three capital letters, a dash, three digits, e.g. ABC-001"
+    assert r"^[A-Z]{4}-[0-9]{4}$" in describe_subject_pattern(r"^[A-Z]{4}-[0-9]{4}$")
+    assert visit_codes_help().startswith("D0 (baseline")
+    for code in ("D0", "W4", "W12", "W24"):
+        assert code in visit_codes_help()
