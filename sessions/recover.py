@@ -33,6 +33,7 @@ from acquisition.journal.records import RecoveredRecord, encode_meta
 from acquisition.lslenv import local_clock
 from acquisition.log import get_logger
 from acquisition.visitfile.compactor import RECOVERED_EVENT, Compactor, JournalUnusable
+from acquisition.visitfile.journal_ledger import damage_items
 from acquisition.visitfile.manifest import MANIFEST_NAME, append_manifest, read_manifest, sha256_file
 from acquisition.visitfile.reader import VisitFile, VisitFileError
 from acquisition.visitfile.schema import visit_key
@@ -69,11 +70,7 @@ class RecoverOutcome:
         d = self.journal_damage
         if not d or d.get("ok", True):
             return ""
-        parts = [*d.get("lost_records", []), *d.get("repaired", [])]
-        rejected = sum(d.get("rejected_records", {}).values())
-        if rejected:
-            parts.append(f"{rejected} record(s) rejected (unknown or malformed)")
-        return "JOURNAL DAMAGE, QC FAILED: " + "; ".join(parts)
+        return "JOURNAL DAMAGE, QC FAILED: " + "; ".join(damage_items(d))
 
     def line(self) -> str:
         if self.sealed is not None:
@@ -207,7 +204,9 @@ def _rebuild(store: VisitStore, key: str) -> SealedVisit:
         log.info("partial.moved_aside", path=str(aside))
     try:
         compactor.run_once(final=True)
-        closed = compactor.closed_utc or compactor.last_event_utc or str(compactor.visit_attrs.get("started_utc"))
+        # the latest of close record, last event and last local sample (a crashed visit's last event is often
+        # a clock.pair, up to 60 s before its last sample); never the recovery's time
+        closed = compactor.recording_end_utc() or str(compactor.visit_attrs.get("started_utc"))
         now = utc_iso()
         _journal_recovery(jdir, now)
         compactor.run_once(final=True)  # the recovery's own event and record

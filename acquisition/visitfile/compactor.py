@@ -42,8 +42,9 @@ from acquisition.journal.records import (
 from acquisition.log import get_logger
 from acquisition.stream import DeviceIdentity, StreamSpec
 from acquisition.visitfile.journal_ledger import JournalLedger
+from acquisition.visitfile.recording_end import CLOCK_PAIR, ClockPairs, has_local_timestamps, recording_end_utc
 from acquisition.visitfile.scan_record import decode_scan
-from acquisition.visitfile.writer import VisitFileWriter
+from acquisition.visitfile.writer import StreamTally, VisitFileWriter
 
 _MAX_RECORDS_PER_PASS = 2000
 _HDF5_FLUSH_BYTES = 4 * 1024 * 1024  # dirty sample bytes in HDF5's chunk cache before a background flush
@@ -80,7 +81,8 @@ class Compactor:
         self.outcomes: list[list[Any]] = []
         self.closed_utc: str | None = None
         self.recoveries: list[str] = []  # utc of each `recovered` record
-        self.last_event_utc: str | None = None  # the newest event's UTC (a recovered file's `closed_utc`)
+        self.last_event_utc: str | None = None  # the newest event's UTC (see `recording_end_utc`)
+        self.clock_pairs = ClockPairs()  # (LSL clock, UTC): the visit record's start and every `clock.pair`
         self.specs: dict[str, StreamSpec] = {}
         self.damage: dict[str, int] = {}
         self.ledger = JournalLedger(str(self.journal_dir))
@@ -152,6 +154,8 @@ class Compactor:
             # fixed-width ISO 'Z' strings sort as times; a recovery's own event is not part of the recording
             if ev.name != RECOVERED_EVENT and (self.last_event_utc is None or ev.utc > self.last_event_utc):
                 self.last_event_utc = ev.utc
+            if ev.name == CLOCK_PAIR:
+                self.clock_pairs.add_event(ev.t_lsl, ev.utc, ev.payload)
         return n
 
     def _take_meta(self, payload: bytes, log: str) -> None:
@@ -166,6 +170,7 @@ class Compactor:
             if not self.visit_attrs:
                 self.visit_attrs = attrs
                 self.ledger.calibration_expected = rec.calibration_records
+                self.clock_pairs.add(rec.attrs.started_t_lsl, rec.attrs.started_utc)
             elif attrs != self.visit_attrs:
                 self.ledger.reject(log, "a second visit record differs from the first; the first is kept")
         elif isinstance(rec, StreamRecord):
@@ -258,6 +263,24 @@ class Compactor:
                 f"stream logs: {logs or 'none'})")
 
     # -- reports -------------------------------------------------------------------------------
+    def seal_expectations(self) -> tuple[dict[str, StreamTally], int]:
+        """What the seal checks the re-read file against: the per-stream tallies of everything appended
+        (counts, first/last sequence and time, block digests) and the number of events written. The seal's
+        callers take them from here, never from the writer, whose state is the compactor's own."""
+        if self.writer is None:
+            raise RuntimeError(f"no visit file was built from {self.journal_dir}: nothing to seal")
+        return dict(self.writer.tallies), self.writer.n_events
+
+    def recording_end_utc(self) -> str | None:
+        """When the recording ended, as far as the journal read so far shows (a recovered file's `closed_utc`):
+        the latest of the close record, the last event (not `recover`'s own) and the last sample of each stream
+        on this machine's LSL clock mapped through the nearest clock pair (`recording_end`). None if nothing
+        tells."""
+        last_t = [] if self.writer is None else [
+            t.last_t for name, t in self.writer.tallies.items()
+            if has_local_timestamps(self.specs[name], placeholder=name in self._placeholders)]
+        return recording_end_utc([self.closed_utc, self.last_event_utc], last_t, self.clock_pairs)
+
     def damage_report(self) -> dict[str, int]:
         """Bytes skipped over damaged journal records, per log (0 everywhere on a healthy journal)."""
         out = {"meta": self._meta.bytes_skipped, META_COPY_LOG: self._meta_copy.bytes_skipped,

@@ -90,3 +90,16 @@ class JournalLedger:
             "rejected_records": dict(sorted(self.rejected.items())),
             "problems": list(self.problems),
         }
+
+
+def damage_items(entry: Mapping[str, Any]) -> list[str]:
+    """What a `journal_damage` QC entry says was lost or repaired, one item each (for the one-line reports of
+    `recover` and `verify`); [] for an entry whose `ok` is true."""
+    if entry.get("ok") is True:
+        return []
+    items = [str(x) for key in ("lost_records", "repaired") for x in (entry.get(key) or [])]
+    rejected = entry.get("rejected_records") or {}
+    n = sum(v for v in rejected.values() if isinstance(v, int)) if isinstance(rejected, Mapping) else 0
+    if n:
+        items.append(f"{n} record(s) rejected (unknown or malformed)")
+    return items or ["the QC entry says the journal was damaged (no detail recorded)"]

@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field
 from acquisition.visitfile.block_hash import BlockResult, Task, hash_all
 from acquisition.visitfile.content_digest import compare_trees, digest_tree, error_text
 from acquisition.visitfile.digest import root_of
+from acquisition.visitfile.journal_ledger import damage_items
 from acquisition.visitfile.reader import name_problem, schema_problem
 from acquisition.visitfile.schema import GROUPS, ROOT_ATTRS, STATES, STREAM_DATASETS
 from acquisition.visitfile.writer import StreamTally
@@ -58,6 +59,9 @@ class VerifyReport(BaseModel):
     tree_objects: int = Field(0, description="groups and datasets in the recomputed content digest tree")
     tree_attrs: int = Field(0, description="attributes in the recomputed content digest tree")
     content_root: str | None = Field(None, description="the recomputed content_sha256, when it matches the stored")
+    qc_failures: list[str] = Field(default_factory=list, description=(
+        "what the file's own QC says failed when it was built (`qc/journal_damage`: records its journal lost or "
+        "repaired). Not a problem of the file (it may be intact, `ok` ignores it), but a data manager must look"))
 
 
 class _Plan(BaseModel):
@@ -263,6 +267,7 @@ def verify_file(path: Path, *, expected: Mapping[str, StreamTally] | None = None
         except Exception as exc:  # noqa: BLE001
             problems.append(f"/events: cannot be checked ({error_text(exc)})")
         _guarded(problems, "content digest tree", lambda: _tree_checks(f, problems, rep))
+        _guarded(problems, "/qc", lambda: _qc_checks(f, problems, rep))
     # the file is closed: re-read every block (in two processes when it is big) and compare
     computed = hash_all(str(path), tasks, weights, parallel=parallel, min_parallel_bytes=PARALLEL_MIN_BYTES)
     for plan in plans:
@@ -292,6 +297,22 @@ def verify_file(path: Path, *, expected: Mapping[str, StreamTally] | None = None
         rep.streams.append(StreamCheck(name=plan.name, n_samples=plan.n, ok=ok, blocks=len(plan.table)))
     rep.ok = not problems
     return rep
+
+
+def _qc_checks(f: h5py.File, problems: list[str], rep: VerifyReport) -> None:
+    """`qc/journal_damage`: a file built from a damaged journal says so, and verify must repeat it."""
+    if "qc" not in f or "journal_damage" not in f["qc"].attrs:
+        return
+    raw = f["qc"].attrs["journal_damage"]
+    try:
+        entry = json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
+    except ValueError as exc:
+        problems.append(f"/qc: the journal_damage attribute is not JSON ({error_text(exc)})")
+        return
+    if not isinstance(entry, dict):
+        problems.append(f"/qc: the journal_damage attribute is a {type(entry).__name__}, expected an object")
+        return
+    rep.qc_failures = damage_items(entry)
 
 
 def sealed_file_problems(path: Path) -> list[str]:

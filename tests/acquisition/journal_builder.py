@@ -17,15 +17,18 @@ from acquisition.stream import DeviceIdentity, StreamSpec
 
 T0 = 1000.0
 STARTED = "2026-01-05T09:00:00.000000Z"
-LAST_EVENT = "2026-01-05T09:00:07.250000Z"
+LAST_EVENT = "2026-01-05T09:00:01.250000Z"  # the samples outlast it, as they do a crashed visit's last clock.pair
+#: UTC of the default journal's last sample (emg's 3000th at 1000 Hz, T0 + 2.999 s, through the pair at T0)
+LAST_SAMPLE = "2026-01-05T09:00:02.999000Z"
 CALIBRATION = [{"id": "tare_plate", "device_serial": "P-1", "offset": [1.5, float("nan")]},
                {"id": "emg_noise", "device_serial": "E-1", "rms_uv": 2.0}]
 
 
-def spec(name: str, channels: int, rate: float) -> StreamSpec:
+def spec(name: str, channels: int, rate: float, transport: str = "unknown") -> StreamSpec:
     return StreamSpec(
         name=name, kind="other", channels=tuple(f"c{i}" for i in range(channels)), units=("u",) * channels,
-        dtype="int32", nominal_rate=rate, device=DeviceIdentity(model="ramp", serial=f"R-{name}", simulated=True),
+        dtype="int32", nominal_rate=rate,
+        device=DeviceIdentity(model="ramp", serial=f"R-{name}", simulated=True, transport=transport),
     )
 
 
@@ -46,9 +49,11 @@ def attrs(subject: str = "ABC-001", visit: str = "D0") -> VisitAttrs:
 
 def write_journal(jdir: Path, *, subject: str = "ABC-001", visit: str = "D0",
                   streams: dict[str, tuple[int, float, int]] | None = None,
-                  calibration: list[dict] | None = None, chunk: int = 500) -> None:
+                  calibration: list[dict] | None = None, chunk: int = 500,
+                  transports: dict[str, str] | None = None) -> None:
     """A visit killed after recording: visit record, calibration, streams (name -> channels, rate, samples) in
-    chunks of `chunk`, events (the last at `LAST_EVENT`), no close record."""
+    chunks of `chunk` (`transports`: a stream's `device.transport`, default 'unknown', i.e. a local clock), events (the last at
+    `LAST_EVENT`, before the last samples), no close record."""
     streams = {"emg": (3, 1000.0, 3000), "jaw": (2, 100.0, 300)} if streams is None else streams
     with Journal(jdir) as j:
         journal_visit(j, attrs(subject, visit), CALIBRATION if calibration is None else calibration)
@@ -57,12 +62,12 @@ def write_journal(jdir: Path, *, subject: str = "ABC-001", visit: str = "D0",
         ev.append(encode_event(Event(t_lsl=T0, utc=STARTED, kind="clock", name="clock.pair",
                                      payload={"t_lsl": T0, "utc": STARTED})))
         for name, (c, rate, n) in streams.items():
-            journal_stream(j, spec(name, c, rate))
+            journal_stream(j, spec(name, c, rate, (transports or {}).get(name, "unknown")))
         for name, (c, rate, n) in streams.items():
             log = j.log(f"streams/{name}")
             for start in range(0, n, chunk):
                 log.append(encode_chunk(ramp(name, c, start, min(chunk, n - start), rate)))
-        ev.append(encode_event(Event(t_lsl=T0 + 7.25, utc=LAST_EVENT, kind="marker", name="marker.last")))
+        ev.append(encode_event(Event(t_lsl=T0 + 1.25, utc=LAST_EVENT, kind="marker", name="marker.last")))
 
 
 def record_offsets(log_dir: Path) -> list[tuple[Path, int, int]]:

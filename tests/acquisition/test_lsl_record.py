@@ -15,6 +15,7 @@ import h5py
 import numpy as np
 import pytest
 
+from acquisition.events import DEVICE_EVENT_NAMES
 from acquisition.lsl.inlet import LslInletConfig, LslInletSource, record_name
 from acquisition.source import Source, SourceError
 from sessions.cli import main as cli_main
@@ -78,8 +79,13 @@ def test_stalled_consumer_loss_is_reported() -> None:
     finally:
         src.close()
         proc.kill()
-    assert counters["samples_lost"] > 500
-    assert any(e.name == "samples.missing" for e in events)
+    assert counters["samples_lost"] > 500 and counters["frames"] == got
+    missing = [e for e in events if e.name == "samples.missing"]
+    assert missing and counters["samples_lost"] == sum(e.payload["lost"] for e in missing)
+    assert counters["gaps"] == len([e for e in events if e.name in ("samples.missing", "samples.reordered")])
+    # the drivers' vocabulary: every device event a standard name
+    assert {e.name for e in events if e.kind == "device"} <= DEVICE_EVENT_NAMES
+    assert [e.name for e in events if e.kind == "device"][0] == "stream.opened"
 
 
 def test_missing_stream_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -174,3 +180,17 @@ def test_no_hostname_in_a_file_recorded_from_lsl(tmp_path: Path) -> None:
         f.visititems(visit)
         assert f["streams/amuse_test_host"].attrs["n_samples"] > 0
     assert hits == [], hits
+
+
+def test_sequence_faults_use_the_standard_names_and_payload() -> None:
+    """A hole is `samples.missing` with payload `lost`; a counter that goes back is `samples.reordered`, a gap but
+    no loss; both standard device names (no `lsl_inlet.*`, no `missing` key)."""
+    src = LslInletSource(LslInletConfig(lsl_name="unit", seq_channel=0))
+    data = lambda seq: np.asarray(seq, dtype=np.float32)[:, None]  # noqa: E731
+    src._sequence(data([0, 1, 2]), np.array([0.0, 0.001, 0.002]))
+    src._sequence(data([5, 6, 4]), np.array([0.005, 0.006, 0.007]))
+    ev = src.drain_events()
+    assert [(e.name, e.payload["lost"]) for e in ev] == [("samples.missing", 2), ("samples.reordered", -3)]
+    assert all(e.kind == "device" and e.name in DEVICE_EVENT_NAMES and "missing" not in e.payload for e in ev)
+    c = src.counters()
+    assert (c["gaps"], c["samples_lost"]) == (2, 2)

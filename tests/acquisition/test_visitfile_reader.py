@@ -10,13 +10,14 @@ import shutil
 import threading
 import time
 from pathlib import Path
+from typing import get_args
 
 import h5py
 import numpy as np
 import pytest
 
 from acquisition.chunk import Chunk
-from acquisition.events import Event
+from acquisition.events import DeviceEventName, Event
 from acquisition.stream import DeviceIdentity, StreamSpec
 from acquisition.visitfile.reader import (
     Gap,
@@ -71,7 +72,7 @@ def build_visit(data_dir: Path) -> Path:
         evs += [_ev(t0, "step_start", "step.started", "emg_clench_icp", repetition=rep, duration_s=0.5),
                 _ev(t1, "step_end", "step.ended", "emg_clench_icp", repetition=rep)]
     evs += [_ev(101.7, "marker", "clench.cue", "emg_clench_icp"),
-            _ev(101.8, "device", "frame.gap", "emg_clench_icp", missing=2)]
+            _ev(101.8, "device", "samples.missing", "emg_clench_icp", lost=2)]
     evs.sort(key=lambda e: e.t_lsl)
     w.add_events(evs)
     rng = np.random.default_rng(3)
@@ -127,7 +128,7 @@ def test_the_snippet_in_the_docs_runs_against_a_real_file(sealed: Path, capsys: 
     mean = [float(np.mean((i % 1024) * EMG_SCALE + EMG_OFFSET)), float(np.mean((3 * i % 1024) * EMG_SCALE + EMG_OFFSET))]
     assert out[4] == f"101.5 (500, 2) {np.array(mean)}"
     assert out[5:9] == ["101.500 step_start step.started {'duration_s': 0.5, 'repetition': 2}",
-                        "101.700 marker clench.cue {}", "101.800 device frame.gap {'missing': 2}",
+                        "101.700 marker clench.cue {}", "101.800 device samples.missing {'lost': 2}",
                         "102.000 step_end step.ended {'repetition': 2}"]
     assert out[9] == "max_opening_2 max_opening 2 (200, 3) {'aperture_mm': 41.5}"
     assert len(out) == 10
@@ -176,11 +177,13 @@ def test_time_range_of_a_stream_whose_stamps_step_back(copy: Path) -> None:
 def test_events_filtered_by_kind_name_step_and_repetition(sealed: Path) -> None:
     with VisitFile.open(sealed) as vf:
         assert len(vf.events()) == 9 and all(isinstance(e, Event) for e in vf.events())
-        assert [e.name for e in vf.events(kind="device")] == ["frame.gap"]
+        assert [e.name for e in vf.events(kind="device")] == ["samples.missing"]
+        # the fixture speaks the drivers' standard vocabulary (acquisition/events.py), not an old name
+        assert {e.name for e in vf.events(kind="device")} <= set(get_args(DeviceEventName))
         assert [e.t_lsl for e in vf.events(name="step.started")] == [100.5, 101.5, 102.5]
         assert len(vf.events(step="emg_clench_icp")) == 8
         assert [e.name for e in vf.events(step="emg_clench_icp", repetition=2)] == [
-            "step.started", "clench.cue", "frame.gap", "step.ended"]
+            "step.started", "clench.cue", "samples.missing", "step.ended"]
         assert [e.t_lsl for e in vf.events(repetition=3)] == [102.5, 103.0]
         assert vf.events(kind="marker", repetition=1) == []
         assert vf.step_intervals() == [("emg_clench_icp", r, t0, t1) for r, t0, t1 in REPS]
@@ -294,7 +297,10 @@ def test_inspect_and_verify_do_not_hang_on_it(tmp_path: Path, monkeypatch: pytes
     from sessions.inspect import inspect_file
     from sessions.verify_command import run_verify
 
+    import acquisition.visitfile.isolated_verify as isolated
+
     monkeypatch.setattr(probe_mod.probe, "__defaults__", (1.0,))
+    monkeypatch.setattr(isolated.verify_isolated, "__kwdefaults__", {"open_timeout_s": 1.0, "fork": None})
     monkeypatch.setattr(VisitFile.open.__func__, "__kwdefaults__",  # type: ignore[attr-defined]
                         {**VisitFile.open.__func__.__kwdefaults__, "probe_timeout_s": 1.0})  # type: ignore[attr-defined]
     data = tmp_path / "data"

@@ -3,6 +3,7 @@ per data dir and per visit, the real end time, no space in one line, every step 
 
 from __future__ import annotations
 
+import datetime as _dt
 import errno
 import hashlib
 import json
@@ -21,7 +22,7 @@ from acquisition.visitfile.manifest import MANIFEST_NAME, read_manifest
 from sessions.cli import main as cli_main
 from sessions.recover import recover_all
 from sessions.visit_store import DataDirBusy, VisitStore
-from tests.acquisition.journal_builder import LAST_EVENT, expected_data, flip, write_journal
+from tests.acquisition.journal_builder import LAST_EVENT, LAST_SAMPLE, expected_data, flip, write_journal
 
 REPO = Path(__file__).resolve().parents[2]
 KEY = "ABC-001_D0"
@@ -98,13 +99,15 @@ def test_a_visit_killed_before_its_first_record_is_set_aside_and_frees_its_code(
 
 def test_closed_utc_is_the_last_record_and_the_recovery_time_is_kept_apart(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    _crashed(data)
+    _crashed(data)  # its samples outlast its last event by 1.75 s
     [o] = recover_all(data)
     assert o.status == "recovered"
     with h5py.File(o.sealed.path, "r") as f:  # type: ignore[union-attr]
         assert f.attrs["state"] == "recovered"
-        assert f.attrs["closed_utc"] == LAST_EVENT
-        assert f.attrs["recovered_utc"] > LAST_EVENT and f.attrs["recovered_utc"].endswith("Z")
+        closed = _dt.datetime.fromisoformat(f.attrs["closed_utc"].replace("Z", "+00:00"))
+        last_sample = _dt.datetime.fromisoformat(LAST_SAMPLE.replace("Z", "+00:00"))
+        assert abs((closed - last_sample).total_seconds()) < 1.0 and f.attrs["closed_utc"] > LAST_EVENT
+        assert f.attrs["recovered_utc"] > LAST_SAMPLE and f.attrs["recovered_utc"].endswith("Z")
     assert _event_names(o.sealed.path).count("visit.recovered") == 1  # type: ignore[union-attr]
 
 
@@ -333,8 +336,12 @@ def test_one_flipped_bit_in_a_real_journal_loses_no_sample_and_fails_the_qc(
     out = capsys.readouterr().out
     assert "recovered: " in out and "JOURNAL DAMAGE, QC FAILED: " in out
     final = data / "KIL-001_D0.h5"
-    assert cli_main(["verify", str(final)]) == 0
-    capsys.readouterr()
+    assert cli_main(["verify", str(final)]) == 1  # intact, but never plain OK: its QC failed
+    checked = capsys.readouterr().out.splitlines()
+    assert checked[0].startswith("QC-FAILED  KIL-001_D0.h5: intact, but its journal lost or repaired records when "
+                                 "it was built: ")
+    assert not [ln for ln in checked if ln.startswith(("OK  ", "FAILED  "))]
+    assert checked[-1].startswith("verify: QC-FAILED: 1 of 1 visit file(s) intact but QC-failed")
     assert cli_main(["inspect", str(final)]) == 0  # the file is intact; inspect shows what its journal lost
     shown = capsys.readouterr().out
     assert "  JOURNAL DAMAGE, QC FAILED: " in shown and "    repaired: " in shown
