@@ -83,6 +83,15 @@ class AcqSettings(BaseSettings):
     hdf5_cache_mb: int = Field(default=64, ge=4)
     lsl_outlets: bool = Field(default=True, description="publish every local stream as an LSL outlet")
     reader_timeout_s: float = Field(default=0.1, gt=0, le=1.0)
+    # the delivery watch (sessions.stream_watch): a stream that stops delivering, or loses samples, is said live
+    stall_after_s: float = Field(default=1.0, gt=0, description="a stream silent this long is stalled...")
+    stall_after_intervals: float = Field(
+        default=10.0, gt=0, description="...or silent this many sample intervals, if that is longer (slow streams)")
+    gap_rate_warn: float = Field(default=0.01, gt=0, lt=1,
+                                 description="fraction of a stream's samples missing that is a warning")
+    gap_rate_window_s: float = Field(default=10.0, gt=0, description="sliding window of that gap rate")
+    gap_rate_min_samples: int = Field(default=100, ge=1,
+                                      description="expected samples in the window before the gap rate is judged")
 
     @field_validator("site_pattern", "subject_pattern")
     @classmethod

@@ -32,7 +32,8 @@ STREAM_GAP_RATE_HIGH = "stream.gap_rate_high"  # too many samples missing over a
 
 # -- the drivers' vocabulary ------------------------------------------------------------------------------------
 # One name per happening, whatever the device (docs/devices.md, "Event and counter vocabulary"). A driver reports
-# through `drivers.common.reporter.Reporter`, which refuses a name outside these lists for a device event.
+# through the shared `acquisition.reporter.Reporter` (re-exported as `drivers.common.reporter.Reporter`), which
+# refuses a device event outside this list and a counter neither in `CounterName` nor declared by the source.
 DeviceEventName = Literal[
     "device.opened",  # the device answered and identified itself (payload: model, serial, firmware, port)
     "device.identified",  # one board of a multi-board source identified itself (BITalino)
@@ -40,11 +41,14 @@ DeviceEventName = Literal[
     "device.error_reply",  # the device refused a command (payload: code, message)
     "device.reinitialised",  # the driver re-ran the device's set-up after a reconnect or a stall
     "device.reinit_failed",
+    "device.identity_unchecked",  # no identity check configured (a scanner exporting files without USB)
     "device.tools_changed",  # the tools behind the handles are not the configured ones any more (Aurora)
     "link.disconnected",  # the port went away (unplug, cable, adapter); counter `disconnects`
     "link.reconnected",  # the port is back; counter `reconnects`
     "samples.missing",  # samples the device never delivered (counter jump, or estimated across a reconnect);
     #                     payload "lost" (count), "estimated" (True when derived from time); counters `gaps`, `samples_lost`
+    "samples.reordered",  # a vendor stream's sample counter went back or repeated (payload "lost" < 0 /
+    #                       0: how far back); counted in `gaps`, never in `samples_lost`
     "frame.unread_at_close",  # frames polled after the last read() before close(): counted, not recorded
     "frame.crc_failed",  # a frame / reply whose checksum did not match; counter `crc_errors`
     "frame.malformed",  # a frame / reply with a good framing but an impossible layout; counter `malformed_frames`
@@ -66,6 +70,8 @@ DeviceEventName = Literal[
     "reply.decode_failed",  # a reply with a good CRC that could not be decoded; counter `decode_errors`
     "board.restarted",  # the driver restarted acquisition on a board (after a reconnect or a stall)
     "reader.failed",  # a driver's reader thread caught an unexpected error (it goes on)
+    "reader.stop_timeout",  # a driver's reader thread did not end when asked; its port is left open (never
+    #                         closed under a live reader); counter `stop_timeouts`
     "poller.error",  # the Aurora polling process caught an unexpected error (it goes on)
     "poller.killed",  # the Aurora polling process did not stop in time
     "clock.mapped",  # the device's time stamps were mapped onto the LSL clock (payload mode)
@@ -84,7 +90,7 @@ FRAME_CRC_FAILED: DeviceEventName = "frame.crc_failed"
 
 #: Counter keys every driver uses with the same meaning (a driver may add its own beside them).
 CounterName = Literal[
-    "frames",  # frames / samples decoded and handed on
+    "frames",  # frames / samples / reports decoded and handed on
     "gaps",  # `samples.missing` events
     "samples_lost",  # samples in those gaps
     "crc_errors",
@@ -93,9 +99,18 @@ CounterName = Literal[
     "resyncs",
     "bytes_in",
     "bytes_skipped",  # bytes discarded by the decoder while looking for a frame boundary
+    "bytes_decoded",  # bytes of good frames / replies
+    "bytes_pending_at_close",  # bytes cut by the close (a partial frame): counted, not lost in silence
     "disconnects",
     "reconnects",
     "stalls",
+    "frames_rejected",
+    "counter_resets",
+    "reply_timeouts",
+    "decode_errors",
+    "syn_dropped",
+    "out_of_order",
+    "stop_timeouts",  # reader threads that did not end when asked (`reader.stop_timeout`)
 ]
 STANDARD_COUNTERS: tuple[str, ...] = get_args(CounterName)
 

@@ -8,6 +8,13 @@ raises out of `read` for a fault it can recover from: it reports it and goes on.
 A source whose streams are already on LSL (an inlet) sets the class attribute `republish = False`, so the
 session does not publish them a second time.
 
+Pseudonymisation is declared on the contract, not decided by the session from a source's type: a source or
+scanner whose event payloads name files, folders or ports only by aliases (never a vendor file name, which may be
+the patient's) sets the optional class attribute `emits_pseudonymous_names = True`. Absent, it is False and the
+session pseudonymises the names in its payloads (`sessions.privacy.scrub_names`). `emits_pseudonymous_names(src)`
+is the one place that reads it. (It is documented, not declared, on the Protocols: a runtime-checkable Protocol
+would make every member mandatory for `isinstance`.)
+
 `ScanSource` is the other contract: a file-delivering instrument (the facial scanner) polled for finished
 captures rather than read for chunks. `opened(source)` makes either one a context manager (open on entry, close
 on exit, whatever happened), without asking every driver to implement `__enter__`.
@@ -30,7 +37,11 @@ class SourceError(RuntimeError):
 
 @runtime_checkable
 class Source(Protocol):
-    """What the session manager needs from anything that produces samples."""
+    """What the session manager needs from anything that produces samples.
+
+    Optional class attribute `emits_pseudonymous_names: bool` (default False when absent): True when its event
+    payloads never carry a file, folder or port name that could identify someone; else the session scrubs them.
+    """
 
     @property
     def name(self) -> str:
@@ -74,8 +85,9 @@ class StepAware(Protocol):
 class ScanSource(Protocol):
     """A file-delivering instrument (the facial scanner): polled for finished captures by one thread.
 
-    A scanner whose captures, events and logs name files only by pseudonymous aliases says so with the class
-    attribute `emits_pseudonymous_names = True`; otherwise the session pseudonymises its event payloads."""
+    Optional class attribute `emits_pseudonymous_names: bool` (default False when absent): a scanner whose
+    captures, events and logs name files only by pseudonymous aliases says True; otherwise the session
+    pseudonymises its event payloads."""
 
     @property
     def name(self) -> str: ...
@@ -91,6 +103,11 @@ class ScanSource(Protocol):
     def counters(self) -> Mapping[str, int]: ...
 
     def close(self) -> None: ...
+
+
+def emits_pseudonymous_names(source: object) -> bool:
+    """The source's declaration that its event payloads need no pseudonymising (absent: False, they do)."""
+    return getattr(source, "emits_pseudonymous_names", False) is True  # a truthy non-bool is not a declaration
 
 
 _S = TypeVar("_S", Source, ScanSource)

@@ -10,6 +10,11 @@ silence against the time the visit recorded the stream (`expected_by_window`).
 
 The file keeps what identifies the stream for a data manager (name, type, source_id, rate, channel count),
 never the sending machine's hostname.
+
+It reports in the drivers' vocabulary, through the same `Reporter` (acquisition/events.py): `stream.opened`,
+`samples.missing` (payload `lost`), `samples.reordered` (a counter that went back or repeated), `link.disconnected`
+/ `link.reconnected` (the outlet lost beyond recovery, then data again); counters `frames`, `gaps`, `samples_lost`,
+`disconnects`, `reconnects`, and `expected_by_rate`.
 """
 
 from __future__ import annotations
@@ -22,10 +27,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from acquisition.chunk import Chunk
-from acquisition.clock import utc_iso
-from acquisition.events import Event
+from acquisition.events import Event, EventKind
 from acquisition.lslenv import local_clock, pylsl
-from acquisition.log import get_logger
+from acquisition.reporter import Reporter
 from acquisition.source import SourceError
 from acquisition.stream import DeviceIdentity, StreamKind, StreamSpec
 
@@ -92,8 +96,22 @@ def spec_row_bytes(spec: StreamSpec) -> int:
     return spec.n_channels * spec.np_dtype.itemsize
 
 
+#: the serial of a stream whose outlet declares no source_id (never its per-run uid: the same device would get a
+#: new serial every run)
+NO_SOURCE_ID = "none (the outlet declares no source_id)"
+
+
+def stream_serial(info: "pylsl.StreamInfo") -> str:
+    """The device serial of an LSL stream: its source_id, or NO_SOURCE_ID."""
+    return info.source_id() or NO_SOURCE_ID
+
+
 class LslInletSource:
     """A `Source` reading one LSL stream. Satisfies `acquisition.source.Source`."""
+
+    #: its payloads name ports by label (drivers/common/port_label.py) and streams by name, never a file:
+    #: nothing to pseudonymise (acquisition.source.emits_pseudonymous_names)
+    emits_pseudonymous_names = True
 
     #: the stream is already on LSL: the session does not publish it a second time
     republish = False
@@ -101,14 +119,13 @@ class LslInletSource:
     def __init__(self, config: LslInletConfig) -> None:
         self.config = config
         self._name = "lsl:" + config.lsl_name
-        self._log = get_logger("lsl_inlet", lsl_name=config.lsl_name)
+        self._rep = Reporter("lsl_inlet", ("frames", "gaps", "samples_lost", "disconnects", "reconnects"),
+                             clock=local_clock, logger="lsl_inlet")
         self._inlet: pylsl.StreamInlet | None = None
         self._spec: StreamSpec | None = None
-        self._events: list[Event] = []
         self._count = 0  # samples received
         self._next_seq: int | None = None
-        self._lost = 0
-        self._gaps = 0
+        self._link_lost = False
         self._t_first: float | None = None
         self._t_last: float | None = None
         self._next_tc = 0.0
@@ -168,7 +185,7 @@ class LslInletSource:
             # the site, often after a person or a room), no per-run uid; name, type, source_id, rate, channels
             device=DeviceIdentity(
                 model=info.type() or "LSL stream",
-                serial=info.source_id() or "none (the outlet declares no source_id)",
+                serial=stream_serial(info),
                 vendor="unknown",
                 firmware="unknown",
                 simulated=cfg.simulated,
@@ -179,10 +196,9 @@ class LslInletSource:
         row_bytes = max(1, spec_row_bytes(self._spec))
         self._max_samples = max(64, min(1_000_000, (16 * 1024 * 1024) // row_bytes))
         self._next_pull = 0.0
-        self._log.info("lsl_inlet.opened", channels=len(labels), rate=self._rate, source_id=info.source_id())
-        self._event("device", "lsl_inlet.opened", {"name": info.name(), "type": info.type(),
-                                                    "source_id": info.source_id(), "rate": self._rate,
-                                                    "channels": info.channel_count()})
+        self._event("device", "stream.opened", {"lsl_name": info.name(), "type": info.type(),
+                                                 "source_id": info.source_id(), "rate": self._rate,
+                                                 "channels": info.channel_count()}, level="info")
 
     def read(self, timeout: float) -> Sequence[Chunk]:
         inlet, spec = self._inlet, self._spec
@@ -200,17 +216,24 @@ class LslInletSource:
         try:
             data, ts = inlet.pull_chunk(timeout=0.0, max_samples=self._max_samples)
         except pylsl.LostError:
-            self._event("device", "lsl_inlet.lost", {})
+            if not self._link_lost:  # one event for the outage, not one per read
+                self._link_lost = True
+                self._event("device", "link.disconnected", {"detail": "the LSL outlet is lost"}, count="disconnects")
             return []
         n = len(ts)
         if n == 0:
             return []
+        if self._link_lost:
+            self._link_lost = False
+            self._event("device", "link.reconnected", {"detail": "the LSL outlet sends again"}, count="reconnects",
+                        level="info")
         if n >= self._max_samples:
             self._next_pull = local_clock()  # more is waiting: pull again at once
         data = np.asarray(data, dtype=spec.np_dtype).reshape(n, spec.n_channels)
         ts = np.asarray(ts, dtype=np.float64)
         seq = self._sequence(data, ts)
         self._count += n
+        self._rep.count("frames", n)
         if self._t_first is None:
             self._t_first = float(ts[0])
         self._t_last = float(ts[-1])
@@ -239,15 +262,10 @@ class LslInletSource:
             if bad.any():
                 for idx in np.flatnonzero(bad):
                     k = int(holes[idx])
-                    self._gaps += 1
+                    self._event("device", "samples.missing" if k > 0 else "samples.reordered",
+                                {"lost": k, "before_seq": int(seq[idx]), "t_sample": float(ts[idx])}, count="gaps")
                     if k > 0:
-                        self._lost += k
-                    self._event(
-                        "device",
-                        "samples.missing" if k > 0 else "samples.reordered",
-                        {"missing": k, "before_seq": int(seq[idx]), "t_lsl": float(ts[idx])},
-                    )
-                    self._log.warning("samples.missing", missing=k, before_seq=int(seq[idx]))
+                        self._rep.count("samples_lost", k)
         self._next_seq = int(seq[-1]) + 1 if len(seq) else expected
         return seq
 
@@ -255,26 +273,23 @@ class LslInletSource:
         try:
             t0 = local_clock()
             offset = float(inlet.time_correction(timeout=0.5))
-            self._event("clock", "lsl.time_correction", {"offset_s": offset, "t_local": t0})
+            self._event("clock", "lsl.time_correction", {"offset_s": offset, "t_local": t0}, level="debug")
         except Exception as exc:  # noqa: BLE001 - a missing correction is reported, not fatal
             self._event("clock", "lsl.time_correction_failed", {"error": str(exc)})
 
-    def _event(self, kind: str, name: str, payload: dict) -> None:
-        self._events.append(
-            Event(t_lsl=local_clock(), utc=utc_iso(), kind=kind, name=name,  # type: ignore[arg-type]
-                  stream=self._spec.name if self._spec else "", payload=payload)
-        )
+    def _event(self, kind: EventKind, name: str, payload: Mapping[str, object], *, count: str | None = None,
+               level: str = "warning") -> None:
+        self._rep.event(name, kind=kind, stream=self._spec.name if self._spec else "", count=count, level=level,
+                        **payload)
 
     def drain_events(self) -> Sequence[Event]:
-        out, self._events = self._events, []
-        return out
+        return self._rep.drain_events()
 
     def counters(self) -> Mapping[str, int]:
         expected = 0
         if self._rate > 0 and self._t_first is not None and self._t_last is not None:
             expected = int(round((self._t_last - self._t_first) * self._rate)) + 1
-        return {"samples": self._count, "samples_lost": self._lost, "gaps": self._gaps,
-                "expected_by_rate": expected}
+        return {**self._rep.counters(), "expected_by_rate": expected}
 
     def close(self) -> None:
         if self._inlet is not None:

@@ -1,57 +1,8 @@
-"""`Reporter`: the one way a driver reports. Every fault is an `Event` (with its LSL time), a counter and a log
-line, together, so the three never disagree; the device events use the standard names of
-`acquisition.events.DeviceEventName` (a misspelt name fails at the first report, in the tests, not in the file).
-"""
+"""The drivers' reporter lives in `acquisition.reporter` (the LSL inlet, below the drivers, reports through it
+too); re-exported here, where the drivers have always imported it from."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterable
-from typing import Any
+from acquisition.reporter import Reporter
 
-from acquisition.clock import local_clock, utc_iso
-from acquisition.events import DEVICE_EVENT_NAMES, Event, EventKind
-from acquisition.log import get_logger
-
-
-class Reporter:
-    """Collects events for `drain_events()` and monotonic counters for `counters()`; thread-safe (a driver's
-    reader threads and its caller share one)."""
-
-    def __init__(self, source: str, counter_names: Iterable[str] = (), *,
-                 clock: Callable[[], float] = local_clock) -> None:
-        self.source = source
-        self._clock = clock
-        self._events: list[Event] = []
-        self._lock = threading.Lock()
-        self._counters: dict[str, int] = {k: 0 for k in counter_names}
-        self.log = get_logger(f"drivers.{source}")
-
-    def count(self, name: str, n: int = 1) -> None:
-        with self._lock:
-            self._counters[name] = self._counters.get(name, 0) + int(n)
-
-    def event(self, name: str, *, kind: EventKind = "device", stream: str = "", level: str = "warning",
-              t_lsl: float | None = None, count: str | None = None, n: int = 1, **payload: Any) -> Event:
-        """Record one happening; `count` names the counter it adds `n` to. A device event outside the standard
-        vocabulary is a bug in the driver: ValueError."""
-        if kind == "device" and name not in DEVICE_EVENT_NAMES:
-            raise ValueError(f"{self.source}: device event {name!r} is not in acquisition.events.DeviceEventName")
-        if count is not None:
-            self.count(count, n)
-        ev = Event(t_lsl=self._clock() if t_lsl is None else float(t_lsl), utc=utc_iso(), kind=kind, name=name,
-                   stream=stream, payload=payload)
-        with self._lock:
-            self._events.append(ev)
-        getattr(self.log, level)(name, stream=stream, **payload)
-        return ev
-
-    def drain_events(self) -> list[Event]:
-        """Events since the last call, oldest first."""
-        with self._lock:
-            out, self._events = self._events, []
-        return out
-
-    def counters(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._counters)
+__all__ = ["Reporter"]

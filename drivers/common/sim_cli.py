@@ -107,9 +107,10 @@ def positive(text: str) -> float:
 
 
 # -- shared options --------------------------------------------------------------------------------------
-def add_fault_options(parser: argparse.ArgumentParser, known: Sequence[str], *, timed: bool = True) -> None:
-    """`--fault` (always) and, for a device that streams in real time (`timed`), `--fault-every`, `--drift-ppm`,
-    `--stall-s` and `--unplug-s`."""
+def add_fault_options(parser: argparse.ArgumentParser, known: Sequence[str], *, timed: bool = True,
+                      drift: bool = True) -> None:
+    """`--fault` (always) and, for a device that streams in real time (`timed`), `--fault-every`, `--drift-ppm`
+    (unless the device has no clock of its own to drift: `drift=False`), `--stall-s` and `--unplug-s`."""
     parser.add_argument("--fault", action="append", type=fault_type(known), default=[], metavar="NAME[=COUNT]",
                         help=f"arm a fault: {', '.join(known)} (repeatable; COUNT times, default 1)")
     if not timed:
@@ -117,8 +118,9 @@ def add_fault_options(parser: argparse.ArgumentParser, known: Sequence[str], *, 
     d = FaultSettings()
     parser.add_argument("--fault-every", type=seconds_ge0, default=0.0, metavar="SECONDS",
                         help="arm the listed faults again every SECONDS (default 0: once, at start)")
-    parser.add_argument("--drift-ppm", type=ppm, default=0.0, metavar="PPM",
-                        help="device clock error, ppm (100 = 100 ppm fast; default 0)")
+    if drift:
+        parser.add_argument("--drift-ppm", type=ppm, default=0.0, metavar="PPM",
+                            help="device clock error, ppm (100 = 100 ppm fast; default 0)")
     parser.add_argument("--stall-s", type=seconds_gt0, default=d.stall_s, metavar="SECONDS",
                         help=f"how long a 'stall' fault lasts (default {d.stall_s})")
     parser.add_argument("--unplug-s", type=seconds_gt0, default=d.unplug_s, metavar="SECONDS",

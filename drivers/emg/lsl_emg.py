@@ -62,6 +62,10 @@ def unit_factor(unit: str) -> float | None:
 class LslEmgSource:
     """Source: one LSL EMG stream, recorded as stream `record_as` with EMG labels and a µV scale."""
 
+    #: its payloads name ports by label (drivers/common/port_label.py) and streams by name, never a file:
+    #: nothing to pseudonymise (acquisition.source.emits_pseudonymous_names)
+    emits_pseudonymous_names = True
+
     def __init__(self, config: LslEmgConfig) -> None:
         self.config = config
         self._inner = LslInletSource(

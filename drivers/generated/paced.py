@@ -23,6 +23,10 @@ class PacedSource:
     dtype after `encode` (e.g. physical -> raw codes). Satisfies `Source` and `StepAware`.
     """
 
+    #: its payloads name ports by label (drivers/common/port_label.py) and streams by name, never a file:
+    #: nothing to pseudonymise (acquisition.source.emits_pseudonymous_names)
+    emits_pseudonymous_names = True
+
     def __init__(self, spec: StreamSpec, generator: Any, *, encode: Callable[[np.ndarray], np.ndarray] | None = None,
                  clock: Callable[[], float] = local_clock, sleep: Callable[[float], None] = time.sleep,
                  chunk_s: float = 0.02) -> None:

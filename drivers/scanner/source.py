@@ -14,6 +14,12 @@ moved files by the folder they went to (`ingested`), never by their path. OS err
 `strerror` (the exception text quotes the path). The `.reason.txt` beside a rejected file, in the vendor's
 folder, gives both names so the technician can find it. `emits_pseudonymous_names` tells the session manager
 so, which then leaves the payloads as they are rather than re-pseudonymising them.
+
+Vocabulary: its device events are the drivers' (`acquisition.events.DeviceEventName`), through the shared
+`Reporter`: `device.opened` (USB identity checked; payload `identity`), `device.identity_unchecked` (no USB
+check configured), `link.disconnected` / `link.reconnected` (the export folder, the scanner's link to us, gone
+and back; counters `disconnects` / `reconnects`). Its `scan` events (`scan.ingested`, `scan.rejected`,
+`scan.unassigned`) are the visit's scans, not device faults.
 """
 
 from __future__ import annotations
@@ -26,9 +32,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from acquisition.clock import local_clock, utc_iso
-from acquisition.events import Event
+from acquisition.clock import local_clock
+from acquisition.events import Event, EventKind
 from acquisition.log import get_logger
+from acquisition.reporter import Reporter
 from acquisition.source import SourceError
 from acquisition.stream import DeviceIdentity
 from drivers.scanner.aliases import FileAliases, alias_group
@@ -75,7 +82,6 @@ class ScannerSource:
         self.watcher = FolderWatcher(config.watch, clock=monotonic)
         self._monotonic = monotonic
         self._numbering = ScanNumbering()
-        self._events: list[Event] = []
         self._lock = threading.Lock()
         self._failing: dict[str, tuple[tuple[tuple[str, int, int], ...], ScanRejected]] = {}
         self._step = ""
@@ -83,11 +89,10 @@ class ScannerSource:
         self._ingested_signatures: set[tuple[tuple[str, int, int], ...]] = set()  # capture group key -> scan id, to explain late files
         self._capture_numbers: dict[str, int] = {}  # group key -> its number in the visit, while it is pending
         self._next_capture = 1
-        self._counters = {
-            "captures_ingested": 0, "captures_rejected": 0, "files_ingested": 0, "files_rejected": 0,
-            "parse_retries": 0, "unassigned": 0, "duplicates": 0, "move_errors": 0, "read_errors": 0,
-            "folder_lost": 0,
-        }
+        self._rep = Reporter(config.name, (
+            "captures_ingested", "captures_rejected", "files_ingested", "files_rejected", "parse_retries",
+            "unassigned", "duplicates", "move_errors", "read_errors", "disconnects", "reconnects",
+        ), clock=clock, logger="scanner")
         self._folder_missing = False
         self.identity: DeviceIdentity | None = None
         self._log = get_logger("scanner")
@@ -109,13 +114,13 @@ class ScannerSource:
                 raise SourceError(f"cannot create {sub}: {exc}") from exc
         if self.config.usb is not None:
             self.identity = check_usb_identity(self.config.usb, backend=self._usb_backend, simulated=self.config.simulated)
-            self._event("scanner.identified", {"identity": self.identity.model_dump()}, kind="device")
+            self._event("device.opened", {"identity": self.identity.model_dump()}, kind="device")
         else:
             self.identity = DeviceIdentity(
                 model="face scanner (file export)", serial="unknown", simulated=self.config.simulated,
                 transport="folder",  # the export folder's path is the exam room's, not the record's
             )
-            self._event("scanner.usb_check_skipped", {"reason": "no USB identity configured"}, kind="device")
+            self._event("device.identity_unchecked", {"reason": "no USB identity configured"}, kind="device")
         self._log.info("scanner.opened", identity=self.identity.model_dump(), folder=str(folder))
 
     def close(self) -> None:
@@ -134,17 +139,17 @@ class ScannerSource:
         if not Path(self.config.watch.folder).is_dir():
             if not self._folder_missing:
                 self._folder_missing = True
-                self._counters["folder_lost"] += 1
-                self._event("scanner.folder_missing", {"detail": "the export folder is gone"}, kind="device")
-                self._log.error("scanner.folder_missing", folder=str(self.config.watch.folder))
+                self._event("link.disconnected", {"detail": "the export folder is gone"}, kind="device",
+                            count="disconnects")
             return out
         if self._folder_missing:
             self._folder_missing = False
-            self._event("scanner.folder_back", {"detail": "the export folder is back"}, kind="device")
+            self._event("link.reconnected", {"detail": "the export folder is back"}, kind="device",
+                        count="reconnects")
         try:
             ready = self.watcher.poll()
         except OSError as exc:  # e.g. permissions changed under us: report, keep going
-            self._counters["read_errors"] += 1
+            self._rep.count("read_errors")
             self._log.error("scanner.list_failed", error=_os_error(exc))
             return out
         ready_keys = {g.key for g in ready}
@@ -177,13 +182,13 @@ class ScannerSource:
             except ScanRejected as exc:
                 if group.kind != "orphan" and now - group.changed_at < grace:
                     self._failing[group.key] = (group.signature, exc)
-                    self._counters["parse_retries"] += 1
+                    self._rep.count("parse_retries")
                     self._log.info("scan.waiting", capture=aliases.label, file=exc.file, problem=exc.problem)
                 else:
                     self._reject(group, aliases, exc)
                 continue
             except OSError as exc:  # a file vanished or is unreadable between listing and reading
-                self._counters["read_errors"] += 1
+                self._rep.count("read_errors")
                 self._log.warning("scan.read_failed", capture=aliases.label, error=_os_error(exc))
                 continue
             except Exception as exc:  # noqa: BLE001 - a bug in a parser must not kill acquisition
@@ -199,24 +204,23 @@ class ScannerSource:
             try:
                 moved = self.watcher.move_ingested(group)
             except OSError as exc:
-                self._counters["move_errors"] += 1
+                self._rep.count("move_errors")
                 self._log.error("scan.move_failed", capture=aliases.label, error=_os_error(exc))
                 moved = []
             self._capture_numbers.pop(group.key, None)
-            self._counters["captures_ingested"] += 1
+            self._rep.count("captures_ingested")
             self._ingested_keys[group.key] = cap.scan_id
-            self._counters["files_ingested"] += len(moved)
+            self._rep.count("files_ingested", len(moved))
             files = aliases.names(group.names)
             if cap.condition == "unassigned":
-                self._counters["unassigned"] += 1
+                self._rep.count("unassigned")
                 self._event("scan.unassigned", {"scan_id": cap.scan_id, "capture": aliases.label, "files": files,
                                                 "problem": "condition unknown: not in the name, sidecar or step"})
             if "_dup" in cap.scan_id:
-                self._counters["duplicates"] += 1
+                self._rep.count("duplicates")
             payload = cap.summary() | {"capture": aliases.label, "files_moved": len(moved),
                                        "moved_to": self.config.watch.ingested_dir if moved else ""}
             self._event("scan.ingested", payload, t_lsl=cap.t_lsl)
-            self._log.info("scan.ingested", scan_id=cap.scan_id, capture=aliases.label, files=files)
             out.append(cap)
         return out
 
@@ -242,33 +246,31 @@ class ScannerSource:
         try:
             moved = self.watcher.move_rejected(group, reasons)
         except OSError as err:
-            self._counters["move_errors"] += 1
+            self._rep.count("move_errors")
             self._log.error("scan.move_failed", capture=aliases.label, error=_os_error(err))
             moved = []
             self.watcher.forget(group.names)
         self._capture_numbers.pop(group.key, None)
-        self._counters["captures_rejected"] += 1
-        self._counters["files_rejected"] += len(moved)
+        self._rep.count("captures_rejected")
+        self._rep.count("files_rejected", len(moved))
         self._event("scan.rejected", {"capture": aliases.label, "file": exc.file, "problem": exc.problem,
                                       "files": aliases.names(group.names), "files_moved": len(moved),
                                       "moved_to": self.config.watch.rejected_dir if moved else ""})
-        self._log.warning("scan.rejected", capture=aliases.label, file=exc.file, problem=exc.problem)
 
     # -- events, counters ----------------------------------------------------------------------------
-    def _event(self, name: str, payload: dict[str, Any], *, t_lsl: float | None = None, kind: str = "scan") -> None:
+    def _event(self, name: str, payload: dict[str, Any], *, t_lsl: float | None = None, kind: EventKind = "scan",
+               count: str | None = None) -> None:
+        """One event through the shared reporter (its log line: the payload, aliases only, never a vendor name)."""
         with self._lock:
             step = self._step
-            self._events.append(
-                Event(t_lsl=self._clock() if t_lsl is None else t_lsl, utc=utc_iso(), kind=kind, name=name,  # type: ignore[arg-type]
-                      stream=self.name, step=step, payload=payload)
-            )
+        level = "warning" if name in ("scan.rejected", "scan.unassigned", "link.disconnected") else "info"
+        self._rep.event(name, kind=kind, stream=self.name, step=step, t_lsl=t_lsl, count=count, level=level,
+                        **payload)
 
     def drain_events(self) -> Sequence[Event]:
-        with self._lock:
-            out, self._events = self._events, []
-        return out
+        return self._rep.drain_events()
 
     def counters(self) -> Mapping[str, int]:
-        c = dict(self._counters)
+        c = self._rep.counters()
         c["partial_files_seen"] = len(self.watcher.partial_seen)
         return c

@@ -38,12 +38,16 @@ from drivers.stabilometry.stepoff import StepOffDetector
 from drivers.stabilometry.timemap import KernelTimeMap
 
 KG_PER_CODE = 0.01
-_COUNTERS = ("reports", "bad_records", "bytes_skipped", "syn_dropped", "bad_values", "disconnects",
+_COUNTERS = ("frames", "malformed_frames", "bytes_skipped", "syn_dropped", "bad_values", "disconnects",
              "reconnects", "out_of_order", "empty_windows", "held_pushes", "stepped_off", "stepped_on", "stalls")
 
 
 class BalanceBoardSource:
     """`Source` for the Wii Balance Board. Keyword-only options; injectable clock and sleep."""
+
+    #: its payloads name ports by label (drivers/common/port_label.py) and streams by name, never a file:
+    #: nothing to pseudonymise (acquisition.source.emits_pseudonymous_names)
+    emits_pseudonymous_names = True
 
     def __init__(self, config: BalanceBoardConfig | None = None, *, clock: Callable[[], float] = local_clock,
                  sleep: Callable[[float], None] = time.sleep) -> None:
@@ -172,7 +176,7 @@ class BalanceBoardSource:
             t_lsl = self._tmap.to_lsl(rep.t_kernel)
             seq = np.arange(self._seq, self._seq + n, dtype=np.int64)
             self._seq += n
-            self._rep.count("reports", n)
+            self._rep.count("frames", n)
             out.append(Chunk.build("plate_raw", rep.cells, seq, t_lsl, np.full(n, now)))
             kg = rep.cells.astype(np.float64) * KG_PER_CODE
             self._step_events(kg, t_lsl)
@@ -238,7 +242,7 @@ class BalanceBoardSource:
         p = reader.parser
         bad0, skipped0 = self._parser_seen
         if p.bad_records > bad0:
-            self._rep.event("frame.malformed", count="bad_records", n=p.bad_records - bad0, stream="plate_raw",
+            self._rep.event("frame.malformed", count="malformed_frames", n=p.bad_records - bad0, stream="plate_raw",
                             bytes_skipped=p.bytes_skipped - skipped0)
             self._rep.count("bytes_skipped", p.bytes_skipped - skipped0)
         self._parser_seen = (p.bad_records, p.bytes_skipped)

@@ -13,9 +13,18 @@ Reports come at irregular intervals (mean `mean_interval_s`, uniform jitter `jit
 Bluetooth timing) from a `SwayGenerator` running at `gen_rate` Hz; the generator's true cells and COP are kept
 (`truth()`) when `keep_truth` is set, on the same monotonic clock as the stamps.
 
-Faults (FaultSwitchboard names, fired at the next report): garbage (stray bytes), truncated (a cut record),
-seq_jump (SYN_DROPPED + `seq_jump` reports lost), stall (no report for `stall_s`), unplug (writer closed /
-uinput device destroyed for `unplug_s`). garbage/truncated/seq_jump apply to the FIFO transport only.
+Faults (`FAULTS`, FaultSwitchboard names, fired at the next report): garbage (stray bytes), truncated (a cut
+record), seq_jump (SYN_DROPPED + `seq_jump` reports lost), stall (no report for `stall_s`), unplug (writer closed /
+uinput device destroyed for `unplug_s`). garbage/truncated/seq_jump need the FIFO transport (the kernel writes the
+records of a uinput device): on uinput only `UINPUT_FAULTS` are accepted. Anything else (bad_crc, drift, ...) is
+refused with `UnsupportedFault` when armed, before or after the simulator is made.
+
+Why no `drift`: the board has no sample counter and no clock of its own on the wire; every report is stamped by
+the host kernel when it arrives (CLOCK_MONOTONIC), so a crystal off by some ppm changes nothing the driver can see.
+
+Why not `PacedSimulator`: that base paces a device behind a pty (a serial line, bytes both ways); this board
+writes input events one way, to a FIFO or to uinput, at irregular (Bluetooth) intervals, not at a nominal rate.
+It shares the thread lifecycle (`ThreadedSimulator`) and the fault switchboard instead.
 """
 
 from __future__ import annotations
@@ -27,13 +36,13 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from evdev import ecodes
 
 from drivers.common.sim_thread import ThreadedSimulator
-from drivers.common.faults import FaultSwitchboard
+from drivers.common.faults import FaultName, FaultSwitchboard
 from drivers.stabilometry.config import PlateGeometry
 from drivers.stabilometry.evdev_reader import CELL_CODES
 from drivers.stabilometry.evdev_records import pack_event
@@ -147,6 +156,10 @@ class _UInput:
 
 class BalanceBoardSimulator(ThreadedSimulator):
     _thread_name = "wbb-sim"
+    device_name = "balance-board"
+    #: the faults it fires on the FIFO transport, and on uinput (where the kernel writes the records)
+    FAULTS: ClassVar[tuple[FaultName, ...]] = ("truncated", "garbage", "seq_jump", "stall", "unplug")
+    UINPUT_FAULTS: ClassVar[tuple[FaultName, ...]] = ("stall", "unplug")
 
     def __init__(self, *, transport: Literal["auto", "uinput", "fifo"] = "auto", fifo_path: str | None = None,
                  seed: int = 0, mass_kg: float = 70.0, geometry: PlateGeometry | None = None,
@@ -159,7 +172,11 @@ class BalanceBoardSimulator(ThreadedSimulator):
         self.gen = SwayGenerator(rate=gen_rate, seed=seed, mass_kg=mass_kg, width_mm=geometry.width_mm,
                                  depth_mm=geometry.depth_mm)
         self.gen.set_step("stab_eyes_open", 3600.0)
-        self.faults = faults or FaultSwitchboard()
+        if transport == "auto":
+            transport = "uinput" if uinput_usable() else "fifo"
+        self.faults = faults if faults is not None else FaultSwitchboard()
+        self.faults.restrict(self.UINPUT_FAULTS if transport == "uinput" else self.FAULTS,
+                             f"{self.device_name} ({transport})")
         self._rate = gen_rate
         self._mean = mean_interval_s
         self._jitter = jitter_s
@@ -173,8 +190,6 @@ class BalanceBoardSimulator(ThreadedSimulator):
         self._truth_cop: list[np.ndarray] = []
         self._truth_cells: list[np.ndarray] = []
         self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
-        if transport == "auto":
-            transport = "uinput" if uinput_usable() else "fifo"
         if transport == "uinput":
             self._tx: _Fifo | _UInput = _UInput()
         else:

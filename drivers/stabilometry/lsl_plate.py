@@ -27,6 +27,7 @@ import numpy as np
 from acquisition.chunk import Chunk
 from acquisition.clock import local_clock
 from acquisition.events import Event
+from acquisition.lsl.inlet import stream_serial
 from acquisition.lslenv import pylsl
 from acquisition.source import SourceError
 from acquisition.stream import DeviceIdentity, StreamSpec
@@ -37,7 +38,7 @@ from drivers.stabilometry.stepoff import StepOffDetector
 
 FORCE_UNITS = {"N": "N", "n": "N", "newton": "N", "newtons": "N"}
 MOMENT_UNITS = {"N.m": "N.m", "Nm": "N.m", "N*m": "N.m", "N·m": "N.m", "N m": "N.m"}
-_COUNTERS = ("samples", "stalls", "clock_failures", "stepped_off", "stepped_on", "out_of_order")
+_COUNTERS = ("frames", "stalls", "clock_failures", "stepped_off", "stepped_on", "out_of_order")
 
 
 def check_channels(labels: Sequence[str], units: Sequence[str]) -> tuple[list[int], tuple[str, ...]]:
@@ -73,6 +74,10 @@ def channel_metadata(info: "pylsl.StreamInfo") -> tuple[list[str], list[str]]:
 
 
 class LslPlateSource:
+    #: its payloads name ports by label (drivers/common/port_label.py) and streams by name, never a file:
+    #: nothing to pseudonymise (acquisition.source.emits_pseudonymous_names)
+    emits_pseudonymous_names = True
+
     def __init__(self, config: LslPlateConfig, *, clock: Callable[[], float] = local_clock,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.config = config
@@ -129,7 +134,7 @@ class LslPlateSource:
             raise SourceError(f"LSL stream {cfg.stream_name!r}: channel format {fmt} is not float32/float64")
         self._rate = float(info.nominal_srate())
         dev = DeviceIdentity(model=info.desc().child("acquisition").child_value("model") or info.type() or "force plate",
-                             serial=info.source_id() or info.uid(), vendor=info.desc().child("acquisition").child_value("manufacturer") or "unknown",
+                             serial=stream_serial(info), vendor=info.desc().child("acquisition").child_value("manufacturer") or "unknown",
                              firmware="unknown", simulated=info.desc().child("acquisition").child_value("simulated") == "true",
                              transport=f"lsl:{cfg.stream_name}")  # never the sender's hostname (names a PC)
         self._streams = (
@@ -173,7 +178,7 @@ class LslPlateSource:
         self._last_ts = float(ts[-1])
         seq = np.arange(self._seq, self._seq + n, dtype=np.int64)
         self._seq += n
-        self._rep.count("samples", n)
+        self._rep.count("frames", n)
         load_kg = data[:, 2] / self.config.gravity
         for i, what, f in self._stepoff.update(load_kg):
             self._rep.event("subject.stepped_off" if what == "off" else "subject.stepped_on", kind="qc",

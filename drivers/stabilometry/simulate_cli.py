@@ -1,9 +1,9 @@
 """`amuse-acq simulate balance-board|cell-board`: one plate simulator alone, until SIGINT/SIGTERM.
 
-The first line printed (flushed) is the path the simulator serves: the cell faults's serial symlink, or the
-balance faults's event device (uinput) / FIFO of event records (fallback). A driver is then pointed at it.
+The first line printed (flushed) is the path the simulator serves: the cell board's serial symlink, or the
+balance board's event device (uinput) / FIFO of event records (fallback). A driver is then pointed at it.
 
-    python -m drivers.stabilometry.simulate_cli cell-faults --fault bad_crc --fault-every 2 --drift-ppm 100
+    python -m drivers.stabilometry.simulate_cli cell-board --fault bad_crc --fault-every 2 --drift-ppm 100
 """
 
 from __future__ import annotations
@@ -17,28 +17,29 @@ from typing import Protocol
 from drivers.common import sim_cli
 from drivers.common.faults import FaultSwitchboard
 from drivers.common.sim_cli import SimCommand
+from drivers.stabilometry.balance_board_sim import BalanceBoardSimulator
 from drivers.stabilometry.cell_board.simulator import CellBoardSimulator
 
-#: the faults each simulator fires (see cell_board/simulator.py and balance_board_sim.py); a clock drift is
-#: `--drift-ppm`, not a fault
+#: the faults each simulator fires (see cell_board/simulator.py and balance_board_sim.py)
 CELL_BOARD_FAULTS = CellBoardSimulator.FAULTS
-BALANCE_BOARD_FAULTS = ("truncated", "garbage", "seq_jump", "stall", "unplug")
+BALANCE_BOARD_FAULTS = BalanceBoardSimulator.FAULTS
 
 
-def _common(p: argparse.ArgumentParser, faults: Sequence[str]) -> None:
-    sim_cli.add_fault_options(p, faults)
+def _common(p: argparse.ArgumentParser, faults: Sequence[str], *, drift: bool) -> None:
+    sim_cli.add_fault_options(p, faults, drift=drift)
     sim_cli.add_seed(p)
     sim_cli.add_step(p, "stab_eyes_open")
     p.add_argument("--mass-kg", type=sim_cli.positive, default=70.0, help="the simulated subject's mass (default 70)")
 
 
 def add_cell_board_arguments(p: argparse.ArgumentParser) -> None:
-    _common(p, CELL_BOARD_FAULTS)
+    _common(p, CELL_BOARD_FAULTS, drift=True)
     sim_cli.add_link(p, "a symlink in a temporary folder")
 
 
 def add_balance_board_arguments(p: argparse.ArgumentParser) -> None:
-    _common(p, BALANCE_BOARD_FAULTS)
+    # no --drift-ppm: the board's reports are stamped by the host kernel (balance_board_sim.py says why)
+    _common(p, BALANCE_BOARD_FAULTS, drift=False)
     p.add_argument("--transport", choices=("auto", "uinput", "fifo"), default="auto",
                    help="uinput event device, or a FIFO of event records (auto: uinput when usable)")
     p.add_argument("--fifo", default=None, metavar="PATH",
@@ -66,23 +67,19 @@ def _serve(sim: _Plate, faults: FaultSwitchboard, args: argparse.Namespace) -> i
 
 
 def run_cell_board(args: argparse.Namespace) -> int:
-    from drivers.stabilometry.cell_board.simulator import CellBoardSimulator
-
     faults = sim_cli.switchboard(args)
     with tempfile.TemporaryDirectory(prefix="amuse-sim-") as tmp:
-        with sim_cli.building("cell-faults"):
-            sim = CellBoardSimulator(link=args.link or str(Path(tmp) / "cell-faults"), seed=args.seed,
+        with sim_cli.building("cell-board"):
+            sim = CellBoardSimulator(link=args.link or str(Path(tmp) / "cell-board"), seed=args.seed,
                                      mass_kg=args.mass_kg, faults=faults)
         return _serve(sim, faults, args)
 
 
 def run_balance_board(args: argparse.Namespace) -> int:
-    from drivers.stabilometry.balance_board_sim import BalanceBoardSimulator
-
     faults = sim_cli.switchboard(args)
     with tempfile.TemporaryDirectory(prefix="amuse-sim-") as tmp:
-        with sim_cli.building("balance-faults"):
-            fifo = args.fifo or str(Path(tmp) / "balance-faults.events")
+        with sim_cli.building("balance-board"):
+            fifo = args.fifo or str(Path(tmp) / "balance-board.events")
             sim = BalanceBoardSimulator(transport=args.transport, fifo_path=fifo, seed=args.seed,
                                         mass_kg=args.mass_kg, faults=faults)
         return _serve(sim, faults, args)

@@ -2,13 +2,15 @@
 
 - `frame`: frame length, CRC4, encode/decode of one data frame (layout documented there and in docs/devices.md);
 - `replies`: the state reply (command 0x0B) and the version string;
+- `decoded`: what a feed returns (`Decoded` frames, `DecoderEvent` faults);
 - `decoder`: the streaming `FrameDecoder` (alignment without a sync byte, drop of spliced frames, exact
   accounting), with its vectorised fast path in `fastscan`.
 """
 
 from __future__ import annotations
 
-from drivers.emg.bitalino.decoder import Decoded, DecoderEvent, FrameDecoder
+from drivers.emg.bitalino.decoded import Decoded, DecoderEvent
+from drivers.emg.bitalino.decoder import FrameDecoder
 from drivers.emg.bitalino.frame import N_ANALOG, channel_widths, check_frame, crc4, decode_frame, encode_frame, frame_length
 from drivers.emg.bitalino.replies import (
     STATE_LENGTH,

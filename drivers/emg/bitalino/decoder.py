@@ -21,6 +21,8 @@ bytes_bad_frames (crc-failed, rejected, dropped frames) + bytes_skipped (noise, 
 first frame of a resync, leftovers at a restart) + `unsettled_bytes` (awaiting more input); and, with the
 decoder numbering from 0, next_seq = frames + samples_lost.
 
+What a `feed` returns (`Decoded`, `DecoderEvent`) is in `decoded.py`.
+
 Speed: a vectorised fast path (`fastscan`) accepts runs of confirmed frames in one step; the first frame that
 is not confirmed goes to the per-frame path, so acceptance, resync and counting follow exactly the per-frame
 rules. `FrameDecoder(n, vectorised=False)` is the pure per-frame decoder, kept as the reference in tests.
@@ -29,34 +31,12 @@ rules. `FrameDecoder(n, vectorised=False)` is the pure per-frame decoder, kept a
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
+from drivers.emg.bitalino.decoded import Decoded, DecoderEvent
 from drivers.emg.bitalino.fastscan import FastTables, arrival_times, confirmed_run, fast_tables, unpack
 from drivers.emg.bitalino.frame import channel_widths, frame_length, valid_seq
-
-
-@dataclass
-class DecoderEvent:
-    name: str  # frame.crc_failed | samples.missing | stream.resynced | frame.rejected | frame.dropped_after_gap
-    detail: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class Decoded:
-    """Frames accepted by one `feed`: unwrapped sequence numbers, analog codes, digital bits, arrival times."""
-
-    seq: np.ndarray  # int64 (k,)
-    analog: np.ndarray  # uint16 (k, n)
-    digital: np.ndarray  # uint8 (k, 4)
-    t_arrival: np.ndarray  # float64 (k,)
-    events: list[DecoderEvent]
-
-    @property
-    def n(self) -> int:
-        return int(self.seq.shape[0])
 
 
 class FrameDecoder:
@@ -386,8 +366,7 @@ class FrameDecoder:
         k = sum(counts)
         if not k:
             self._consume(consumed)
-            return Decoded(seq=np.empty(0, dtype=np.int64), analog=np.empty((0, self.n_channels), dtype=np.uint16),
-                           digital=np.empty((0, 4), dtype=np.uint8), t_arrival=np.empty(0), events=events)
+            return Decoded.empty(self.n_channels, events)
         values = parts[0] if len(parts) == 1 else np.concatenate(parts)
         nxt = self._next_seq
         if any(lost_before):

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import queue
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -46,7 +45,14 @@ CLOCK_UPDATE_S = 0.025
 
 
 class _BoardRunner:
-    """Reader thread of one board: bytes -> frames -> chunks, faults -> events, unplug -> re-init."""
+    """Reader thread of one board: bytes -> frames -> chunks, faults -> events, unplug -> re-init.
+
+    Stopped by a `threading.Event` (its waits wake at once) and joined by `stop()`, which says whether the thread
+    ended: the owner closes the board's port only then, never under a thread still reading it.
+    """
+
+    #: how long `stop()` waits for the thread (a read blocks at most ~0.05 s; a stuck driver call much longer)
+    STOP_JOIN_S = 2.0
 
     def __init__(
         self,
@@ -74,9 +80,10 @@ class _BoardRunner:
             "restarts": 0,
             "reconnect_gaps": 0,
             "reconnect_samples_lost": 0,
+            "stop_timeouts": 0,
         }
         self._gen = board.link.generation
-        self._running = False
+        self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_seq: int | None = None
         self._last_t: float | None = None  # fitted time of the last sample
@@ -93,15 +100,21 @@ class _BoardRunner:
 
     def start(self) -> None:
         self._last_bytes_t = self.clock_fn()
-        self._running = True
+        self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name=f"bitalino:{self.spec.name}", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
-        self._running = False
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
+    def stop(self) -> bool:
+        """Ask the thread to end and join it; True when it has ended (or never ran). False: it is still alive
+        (blocked in a call that ignores the stop), and the handle is kept so a later `stop()` can join it."""
+        self._stop.set()
+        t = self._thread
+        if t is not None:
+            t.join(timeout=self.STOP_JOIN_S)
+            if t.is_alive():
+                return False
             self._thread = None
+        return True
 
     @property
     def alive(self) -> bool:
@@ -109,7 +122,7 @@ class _BoardRunner:
 
     # -- loop -----------------------------------------------------------------------------------------------
     def _loop(self) -> None:
-        while self._running:
+        while not self._stop.is_set():
             try:
                 self._poll_once()
             except Exception as exc:  # noqa: BLE001 - a reader thread must report, never die silently
@@ -121,8 +134,8 @@ class _BoardRunner:
         """One pass of the reader loop: wait for the next read slot, read, account link changes, decode."""
         board = self.board
         wait = self._last_poll + self.source_cfg.read_interval_s - self.clock_fn()
-        if wait > 0:
-            time.sleep(wait)
+        if wait > 0 and self._stop.wait(wait):
+            return
         data, t = board.poll(0.05)
         self._last_poll = t
         for kind, detail in board.link.take_transitions():
@@ -227,6 +240,10 @@ class _BoardRunner:
 class BitalinoEmgSource:
     """Source over the configured boards (normally two: 8 EMG channels as streams emg_a and emg_b)."""
 
+    #: its payloads name ports by label (drivers/common/port_label.py) and streams by name, never a file:
+    #: nothing to pseudonymise (acquisition.source.emits_pseudonymous_names)
+    emits_pseudonymous_names = True
+
     def __init__(
         self,
         config: BitalinoConfig,
@@ -240,6 +257,7 @@ class BitalinoEmgSource:
         self._queue: "queue.Queue[Chunk]" = queue.Queue()
         self._rep = Reporter("bitalino", clock=clock)
         self._runners: list[_BoardRunner] = []
+        self._stuck: list[_BoardRunner] = []  # readers that did not end at close(): their ports are left open
         self._specs: list[StreamSpec] = []
         self._final_counts: dict[str, int] = {}
         self.log = get_logger("bitalino")
@@ -349,8 +367,23 @@ class BitalinoEmgSource:
         return total
 
     def close(self) -> None:
+        """Stop and join every reader, then close the ports of those that ended. A reader that does not end is
+        reported (`reader.stop_timeout`, counter `stop_timeouts`) and its port left open: closing a port under a
+        live reader hands its file descriptor number to whatever opens next. A later close() tries again."""
+        stopped: list[_BoardRunner] = []
+        for r in list(self._stuck):
+            if r.stop():
+                stopped.append(r)
+                self._stuck.remove(r)
         for r in self._runners:
-            r.stop()
+            if r.stop():
+                stopped.append(r)
+            else:
+                r.counts["stop_timeouts"] += 1
+                self._emit("reader.stop_timeout", r.spec.name,
+                           {"detail": f"the reader thread did not end within {r.STOP_JOIN_S:g} s; port left open",
+                            "path": port_label(r.board.path)})
+                self._stuck.append(r)
         if self._runners:
             self._final_counts = dict(self.counters())
             # bytes cut by the close (a partial frame, or frames not yet confirmed): counted, not lost silently
@@ -358,7 +391,7 @@ class BitalinoEmgSource:
                 pending = r.board.decoder.unsettled_bytes
                 self._final_counts[f"{r.spec.name}.bytes_pending_at_close"] = pending
                 self._final_counts["bytes_pending_at_close"] = self._final_counts.get("bytes_pending_at_close", 0) + pending
-        for r in self._runners:
+        for r in stopped:
             try:
                 r.board.close()
             except Exception as exc:  # noqa: BLE001 - closing a gone device

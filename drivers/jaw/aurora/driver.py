@@ -55,6 +55,10 @@ SCALE_SOURCE = "NDI Combined API TX reply option 0001 (ndicapi ndiGetTXTransform
 class AuroraJawSource:
     """Source of `jaw_incisal` + `jaw_tools`. Construct with keyword options; `open()` then `read()`."""
 
+    #: its payloads name ports by label (drivers/common/port_label.py) and streams by name, never a file:
+    #: nothing to pseudonymise (acquisition.source.emits_pseudonymous_names)
+    emits_pseudonymous_names = True
+
     def __init__(
         self,
         cfg: AuroraConfig,

@@ -34,10 +34,11 @@ from drivers.jaw.aurora.tracker import AuroraTracker, DeviceInfo, Note, PollItem
 _SLICE_S = 0.25
 _END = "end"
 
-#: wire_bytes_in = wire_bytes_decoded + garbage_bytes + wire_bytes_pending (the reply reader's exact accounting)
+#: bytes_in = bytes_decoded + bytes_skipped + bytes_pending (the reply reader's exact accounting); the names of
+#: acquisition.events.CounterName where one means the same (a reply is the Aurora's frame), the poller's own beside
 WIRE_COUNTERS = ("tx_sent", "reply_timeouts", "device_errors", "decode_errors", "reinits", "reinit_failures",
-                 "crc_errors", "malformed_replies", "overflows", "garbage_bytes", "resyncs", "resync_tries",
-                 "unterminated_replies", "wire_bytes_in", "wire_bytes_decoded", "wire_bytes_pending", "poller_errors",
+                 "crc_errors", "malformed_frames", "overflows", "bytes_skipped", "resyncs", "resync_tries",
+                 "truncated_frames", "bytes_in", "bytes_decoded", "bytes_pending", "poller_errors",
                  "duplicates_dropped", "late_replies")
 
 
@@ -65,10 +66,10 @@ class _Outbox:
 def _snapshot(tr: AuroraTracker, errors: int, box: _Outbox) -> dict[str, int]:
     r = tr.reader
     c = dict(tr.counters)
-    c.update(crc_errors=r.crc_errors, malformed_replies=r.malformed, overflows=r.overflow,
-             garbage_bytes=r.garbage_bytes, resyncs=r.resyncs, resync_tries=r.resync_tries,
-             unterminated_replies=r.unterminated, wire_bytes_in=r.bytes_in, wire_bytes_decoded=r.bytes_decoded,
-             wire_bytes_pending=r.pending_bytes, poller_errors=errors, duplicates_dropped=box.duplicates)
+    c.update(crc_errors=r.crc_errors, malformed_frames=r.malformed, overflows=r.overflow,
+             bytes_skipped=r.garbage_bytes, resyncs=r.resyncs, resync_tries=r.resync_tries,
+             truncated_frames=r.unterminated, bytes_in=r.bytes_in, bytes_decoded=r.bytes_decoded,
+             bytes_pending=r.pending_bytes, poller_errors=errors, duplicates_dropped=box.duplicates)
     return c
 
 

@@ -4,7 +4,7 @@ BX (NDI Combined API): header = start sequence 0xA5C4, reply length (body bytes)
 u16 little-endian (so the wire starts C4 A5); body = handle count (u8), then per handle: handle (u8), handle
 status (u8: 0x01 valid, 0x02 missing, 0x04 disabled), for a valid handle q0 qx qy qz tx ty tz error (float32
 little-endian), then, unless disabled, port status (u32) and frame number (u32); then system status (u16); then
-the CRC-16 of the body (u16). TX: see drivers/jaw/aurora/codec.py.
+the CRC-16 of the body (u16). TX: see drivers/jaw/aurora/codec.py; BX: bx.py.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from drivers.jaw.aurora.codec import BX_DISABLED, BX_MISSING, BX_START, BX_VALID
+from drivers.jaw.aurora.bx import BX_DISABLED, BX_MISSING, BX_START, BX_VALID
 from drivers.jaw.aurora.crc import crc16
 
 PORT_OCCUPIED_INIT_ENABLED = 0x31

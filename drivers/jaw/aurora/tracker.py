@@ -24,9 +24,10 @@ from acquisition.log import get_logger
 from acquisition.source import SourceError
 from drivers.common.serial_link import SerialLink
 from drivers.jaw.aurora import commands as cmds
-from drivers.jaw.aurora.codec import (ReplyFormatError, ReplyReader, ToolInfo, TxReply, error_code, parse_bx,
-                                      parse_phinf_basic, parse_phsr, parse_tx)
+from drivers.jaw.aurora.bx import parse_bx
+from drivers.jaw.aurora.codec import ReplyFormatError, ToolInfo, TxReply, error_code, parse_phinf_basic, parse_phsr, parse_tx
 from drivers.jaw.aurora.config import AuroraConfig
+from drivers.jaw.aurora.reply_reader import ReplyReader
 from drivers.jaw.aurora.errors import DeviceErrorReply, describe_error
 
 

@@ -56,6 +56,10 @@ def parse_calibration(text: str) -> CellBoardCalibration:
 
 
 class CellBoardSource:
+    #: its payloads name ports by label (drivers/common/port_label.py) and streams by name, never a file:
+    #: nothing to pseudonymise (acquisition.source.emits_pseudonymous_names)
+    emits_pseudonymous_names = True
+
     def __init__(self, config: CellBoardConfig, *, clock: Callable[[], float] = local_clock,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.config = config

@@ -27,7 +27,11 @@ def test_reporter_counts_stamps_and_refuses_unknown_device_names() -> None:
     with pytest.raises(ValueError, match="frame.gap"):
         rep.event("frame.gap")
     rep.event("anything.qc", kind="qc")  # only device events are held to the vocabulary
-    assert [e.name for e in rep.drain_events()] == ["samples.missing", "anything.qc"] and rep.drain_events() == []
+    # a counted event for several at once says how many in the record too, not only in the counter
+    bad = rep.event("frame.crc_failed", count="crc_errors", n=4)
+    assert bad.payload == {"n": 4} and rep.counters()["crc_errors"] == 4
+    assert [e.name for e in rep.drain_events()] == ["samples.missing", "anything.qc", "frame.crc_failed"]
+    assert rep.drain_events() == []
 
 
 @pytest.mark.parametrize(("last_t", "first_t", "want"), [
@@ -67,3 +71,25 @@ def test_a_simulator_refuses_a_fault_it_does_not_implement(tmp_path) -> None:
         armed_first.arm("nan")  # armed before the simulator says what it implements
         with pytest.raises(UnsupportedFault, match="'nan'"):
             cls(link=str(tmp_path / (cls.device_name + "2")), faults=armed_first)
+
+
+def test_reporter_refuses_a_counter_neither_standard_nor_declared() -> None:
+    rep = Reporter("x", ("stepped_off",))
+    rep.count("crc_errors")  # standard: appears at its first count
+    rep.count("stepped_off", 2)  # declared by the source
+    assert rep.counters() == {"stepped_off": 2, "crc_errors": 1}
+    for misspelt in ("bad_records", "malformed_replies", "reports"):
+        with pytest.raises(ValueError, match=misspelt):
+            rep.count(misspelt)
+    with pytest.raises(ValueError, match="garbage_bytes"):
+        rep.event("stream.resynced", count="garbage_bytes")
+    assert rep.drain_events() == []  # a refused report leaves no half-made event
+
+
+def test_the_reporter_serves_acquisition_and_drivers_alike() -> None:
+    from acquisition.reporter import Reporter as AcqReporter
+
+    assert Reporter is AcqReporter
+    for name in ("samples.reordered", "reader.stop_timeout", "device.identity_unchecked"):
+        assert name in DEVICE_EVENT_NAMES
+    assert "stop_timeouts" in STANDARD_COUNTERS

@@ -239,3 +239,58 @@ def test_config_validation() -> None:
     with pytest.raises(ValidationError, match="mapped on two boards"):
         BitalinoConfig(boards=[BoardConfig(stream="emg_a", path="/x", inputs=A), BoardConfig(stream="emg_b", path="/y", inputs=A)])
     assert BoardConfig(stream="emg_a", path="/x", inputs={"A3": "MM_R", "A1": "TA_R"}).channel_indices == (0, 2)
+
+
+class _BlockingBoard:
+    """A board whose read blocks until released, whatever its timeout (a driver call stuck in the kernel)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        from drivers.emg.bitalino.codec import FrameDecoder
+
+        self.release = threading.Event()
+        self.reading = threading.Event()
+        self.closed = 0
+        self.path = "/dev/ttyBLOCKED"
+        self.live = True
+        self.decoder = FrameDecoder(4)
+        self.link = SimpleNamespace(generation=0, connected=True, take_transitions=lambda: [])
+
+    def poll(self, timeout: float) -> tuple[bytes, float]:
+        self.reading.set()
+        self.release.wait(30.0)
+        return b"", time.monotonic()
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_close_never_closes_a_port_under_a_live_reader(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reader that does not end when asked keeps its port: reported, counted, closed by a later close()."""
+    import queue as _queue
+
+    from drivers.emg.bitalino.driver import _BoardRunner
+
+    cfg = BitalinoConfig(simulated=True, boards=[BoardConfig(stream="emg_a", path="/dev/null", inputs=A)])
+    src = BitalinoEmgSource(cfg)
+    board = _BlockingBoard()
+    spec = SimpleNamespace(name="emg_a")
+    runner = _BoardRunner(cfg.boards[0], cfg, board, spec, src._queue, src._emit, time.monotonic)  # type: ignore[arg-type]
+    monkeypatch.setattr(_BoardRunner, "STOP_JOIN_S", 0.2)
+    src._runners.append(runner)
+    runner.start()
+    assert board.reading.wait(2.0)
+    try:
+        src.close()
+        assert board.closed == 0 and runner.alive, "the port was closed under a reader still inside poll()"
+        ev = [e for e in src.drain_events() if e.name == "reader.stop_timeout"]
+        assert len(ev) == 1 and ev[0].stream == "emg_a" and ev[0].kind == "device"
+        assert src.counters()["emg_a.stop_timeouts"] == 1 and src.counters()["stop_timeouts"] == 1
+    finally:
+        board.release.set()
+    src.close()  # the reader ends now: joined, then its port closed, once
+    assert board.closed == 1 and not runner.alive
+    src.close()
+    assert board.closed == 1
+    assert isinstance(src._queue, _queue.Queue)

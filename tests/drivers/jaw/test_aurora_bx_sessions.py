@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import serial
 
-from drivers.jaw.aurora.codec import ReplyReader, parse_bx, parse_tx
+from drivers.jaw.aurora.bx import parse_bx
+from drivers.jaw.aurora.codec import parse_tx
+from drivers.jaw.aurora.reply_reader import ReplyReader
 from drivers.jaw.aurora.crc import crc16
 from drivers.jaw.aurora.driver import AuroraJawSource
 from drivers.jaw.aurora.simulator import AuroraSimulator
@@ -119,5 +121,5 @@ def test_bx_faults_are_counted(sim: AuroraSimulator, fault: str) -> None:
     assert c[want[0]] == 1 and want[1] in names, (c, names)
     # a cut binary reply shows only when the next bytes come: it costs one reply timeout (0.1 s, 4 frames at 40 Hz)
     assert c["samples_lost"] <= (5 if fault == "truncated" else 0), c
-    assert c["wire_bytes_in"] == c["wire_bytes_decoded"] + c["garbage_bytes"] + c["wire_bytes_pending"]
+    assert c["bytes_in"] == c["bytes_decoded"] + c["bytes_skipped"] + c["bytes_pending"]
     check_against_truth(sim, got)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import serial
 
-from drivers.jaw.aurora.codec import ReplyReader
+from drivers.jaw.aurora.reply_reader import ReplyReader
 from drivers.jaw.aurora.simulate_cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drivers.jaw.aurora import commands as cmds
-from drivers.jaw.aurora.codec import ReplyFormatError, ReplyReader, error_code, parse_phinf_basic, parse_phsr, parse_tx
+from drivers.jaw.aurora.codec import ReplyFormatError, error_code, parse_phinf_basic, parse_phsr, parse_tx
+from drivers.jaw.aurora.reply_reader import ReplyReader
 from drivers.jaw.aurora.crc import crc16, crc_hex
 from drivers.jaw.aurora.errors import describe_error
 from drivers.jaw.aurora.sim_replies import transform_text

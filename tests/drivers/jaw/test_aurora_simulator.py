@@ -6,7 +6,8 @@ import time
 
 import serial
 
-from drivers.jaw.aurora.codec import ReplyReader, error_code, parse_tx
+from drivers.jaw.aurora.codec import error_code, parse_tx
+from drivers.jaw.aurora.reply_reader import ReplyReader
 from drivers.jaw.aurora.simulator import AuroraSimulator
 
 

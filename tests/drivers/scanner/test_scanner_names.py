@@ -161,6 +161,5 @@ def test_the_export_folder_path_is_not_in_the_record(export_dir: Path, source: S
     export_dir.with_name("away").rename(export_dir)
     source.poll()
     events = source.drain_events()
-    assert [e.name for e in events if e.name.startswith("scanner.folder")] == ["scanner.folder_missing",
-                                                                               "scanner.folder_back"]
+    assert [e.name for e in events if e.name.startswith("link.")] == ["link.disconnected", "link.reconnected"]
     assert all(str(export_dir) not in repr(e.model_dump()) for e in events)

@@ -93,7 +93,7 @@ def test_source_open_checks_identity(tmp_path: Path) -> None:
     good.open()
     assert good.identity is not None and good.identity.serial == "SIM-SCAN-0001"
     ev = good.drain_events()
-    assert [e.name for e in ev] == ["scanner.identified"] and ev[0].kind == "device"
+    assert [e.name for e in ev] == ["device.opened"] and ev[0].kind == "device"
     bad = ScannerSource(ScannerConfig(watch=watch, usb=UsbExpectation(serial="NOPE")), usb_backend=SimUsbBackend())
     with pytest.raises(SourceError, match="NOPE"):
         bad.open()

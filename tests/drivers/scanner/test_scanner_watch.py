@@ -65,7 +65,7 @@ def test_good_captures_are_ingested_with_metrics_and_hashes(export_dir: Path, si
     events = source.drain_events()
     assert [e.name for e in events].count("scan.ingested") == 4
     assert all(e.kind == "scan" for e in events if e.name.startswith("scan."))
-    assert [e.name for e in events if e.kind == "device"] == ["scanner.usb_check_skipped"]
+    assert [e.name for e in events if e.kind == "device"] == ["device.identity_unchecked"]
     assert source.counters()["captures_ingested"] == 4 and source.counters()["captures_rejected"] == 0
 
 
@@ -240,8 +240,8 @@ def test_export_folder_lost_and_back_is_reported(export_dir: Path, source: Scann
     moved.rename(export_dir)
     assert source.poll() == []
     names = [e.name for e in source.drain_events() if e.kind == "device"]
-    assert names == ["scanner.usb_check_skipped", "scanner.folder_missing", "scanner.folder_back"]
-    assert source.counters()["folder_lost"] == 1
+    assert names == ["device.identity_unchecked", "link.disconnected", "link.reconnected"]
+    assert (source.counters()["disconnects"], source.counters()["reconnects"]) == (1, 1)
 
 
 def test_oversized_file_is_refused_unread(export_dir: Path, sim: ScannerSimulator) -> None:

@@ -60,7 +60,7 @@ def test_fifo_records_cop_vs_truth_and_streams(wbb):
     assert kg.sum(axis=1).mean() == pytest.approx(70.0, abs=0.2)
     rms, n = _cop_error(sim, out)
     assert n > 120 and rms < 0.5, rms  # brief: COP error < 0.5 mm RMS against the generator's truth
-    assert src.counters()["bad_records"] == 0
+    assert src.counters()["malformed_frames"] == 0
 
 
 def test_record_faults_counted_and_stream_recovers(wbb):
@@ -70,7 +70,7 @@ def test_record_faults_counted_and_stream_recovers(wbb):
         sim.faults.arm(f)
     out, events = pump(src, 1.5)
     c = src.counters()
-    assert c["bad_records"] >= 1 and c["bytes_skipped"] > 0  # garbage / cut record: resync, counted
+    assert c["malformed_frames"] >= 1 and c["bytes_skipped"] > 0  # garbage / cut record: resync, counted
     assert c["syn_dropped"] == 1  # SYN_DROPPED: counted, state forgotten and rebuilt
     assert {"frame.malformed", "events.dropped"} <= set(names(events))
     rms, n = _cop_error(sim, out)
@@ -149,3 +149,41 @@ def test_fifo_without_writer_is_reported_silent_not_crashed(tmp_path):
         assert "stream.stalled" in names(events) and not out.get("plate_raw")
     finally:
         src.close()
+
+
+def test_the_simulator_refuses_the_faults_it_does_not_fire(tmp_path):
+    """bad_crc (evdev records carry no checksum) and drift (the kernel stamps the reports) never fire here:
+    arming them is refused, never accepted and silently ignored."""
+    from drivers.common.faults import UnsupportedFault
+
+    faults = FaultSwitchboard()
+    sim = BalanceBoardSimulator(transport="fifo", fifo_path=str(tmp_path / "wbb.events"), faults=faults)
+    try:
+        assert sim.FAULTS == faults.supported == ("truncated", "garbage", "seq_jump", "stall", "unplug")
+        for bad in ("bad_crc", "drift"):
+            with pytest.raises(UnsupportedFault, match=f"balance-board .fifo. simulator does not implement fault '{bad}'"):
+                faults.arm(bad)
+        faults.arm("garbage")
+    finally:
+        sim.stop()
+    armed_first = FaultSwitchboard()
+    armed_first.arm("drift")
+    with pytest.raises(UnsupportedFault, match="'drift'"):
+        BalanceBoardSimulator(transport="fifo", fifo_path=str(tmp_path / "wbb2.events"), faults=armed_first)
+    # on uinput the kernel writes the records: no garbage, cut record or SYN_DROPPED can be forced
+    on_uinput = FaultSwitchboard()
+    on_uinput.arm("garbage")
+    with pytest.raises(UnsupportedFault, match="balance-board .uinput.*'garbage'"):
+        BalanceBoardSimulator(transport="uinput", faults=on_uinput)  # refused before /dev/uinput is touched
+
+
+def test_simulate_balance_board_offers_no_drift(capsys):
+    from drivers.common import sim_cli
+    from drivers.stabilometry.simulate_cli import COMMANDS
+
+    with pytest.raises(SystemExit) as exc:
+        sim_cli.standalone(COMMANDS, ["balance-board", "--drift-ppm", "100"])
+    assert exc.value.code == 2 and "--drift-ppm" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        sim_cli.standalone(COMMANDS, ["balance-board", "--fault", "drift"])
+    assert exc.value.code == 2 and "unknown fault 'drift'" in capsys.readouterr().err

@@ -114,3 +114,20 @@ def test_missing_stream_and_missing_label():
         LslPlateSource(LslPlateConfig(stream_name=_name(), resolve_timeout_s=0.3)).open()
     with pytest.raises(SourceError, match="no channel labelled 'Fz'"):
         check_channels(["Fx", "Fy", "F_z", "Mx", "My", "Mz"], ["N"] * 3 + ["N.m"] * 3)
+
+
+def test_a_stream_without_source_id_gets_the_inlets_serial_not_its_per_run_uid():
+    """The same device must keep its serial from run to run: `info.uid()` is new at every outlet start."""
+    from acquisition.lsl.inlet import NO_SOURCE_ID
+
+    name = _name()
+    outlet = pylsl.StreamOutlet(make_info(name, rate=100.0, source_id=""), 5, 10)
+    src = LslPlateSource(LslPlateConfig(stream_name=name, h_mm=40.0))
+    try:
+        src.open()
+        raw, cop = src.streams
+        assert raw.device.serial == cop.device.serial == NO_SOURCE_ID
+        assert outlet.get_info().uid() not in raw.model_dump_json()
+    finally:
+        src.close()
+        del outlet
