@@ -1,7 +1,7 @@
 """`amuse-acq`: the technician's and the data manager's command line.
 
 Errors are one clear line on stderr and a non-zero exit (2 for refused input, 1 for a failed operation);
-never a traceback. The CLI composes everything (sessions, drivers, acquisition), so it lives in `sessions`.
+never a traceback, not even for a bug (`internal error: <Type>: <first line>`, its traceback in the log at DEBUG). The CLI composes everything (sessions, drivers, acquisition), so it lives in `sessions`.
 """
 
 from __future__ import annotations
@@ -126,7 +126,12 @@ def cmd_record(args: argparse.Namespace) -> int:
     # resolve every stream before claiming the visit: a typo must not leave an empty recording behind
     for src in sources:
         src.open()
-    session = SessionManager.open(settings, ident, simulated=args.simulated)
+    try:
+        session = SessionManager.open(settings, ident, simulated=args.simulated)
+    except BaseException:  # e.g. the journal could not be written (VisitOpenFailed): let go of the inlets
+        for src in sources:
+            src.close()
+        raise
     stop = threading.Event()
 
     def _stop(*_: object) -> None:
@@ -182,6 +187,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
     if any visit is not recovered or was recovered with journal damage (its QC failed)."""
     import errno
 
+    from sessions.cli_args import one_line
     from sessions.recover import recover_all
     from sessions.visit_store import DataDirBusy
 
@@ -195,16 +201,22 @@ def cmd_recover(args: argparse.Namespace) -> int:
     except OSError as exc:  # the lock file itself could not be created (a full disk...)
         what = "no space left on device to lock" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "cannot lock"
         raise CliError(f"recover: {what} {data_dir}: {exc.strerror or exc}", code=1) from None
+
+    # every line goes through `one_line`: a folder name under .open/, a journal's subject or visit, a stream
+    # name are whatever a crash, a copy or a hand left there, and must not drive the terminal
+    def say(text: str) -> None:
+        print(one_line(text, 4000))
+
     if not outcomes:
-        print(f"{data_dir}: no open visit to recover")
+        say(f"{data_dir}: no open visit to recover")
     bad = 0
     for o in outcomes:
-        print(o.line())
+        say(o.line())
         if o.sealed is not None:
             for name, q in o.sealed.qc.get("streams", {}).items():
-                print(f"  {name}: {q.get('received')} samples, missing {q.get('missing_by_seq')}")
+                say(f"  {name}: {q.get('received')} samples, missing {q.get('missing_by_seq')}")
         if o.damage_line():
-            print(f"  {o.damage_line()}")
+            say(f"  {o.damage_line()}")
         bad += (not o.ok) or bool(o.damage_line())
     if bad:
         print(f"recover: {bad} of {len(outcomes)} visit(s) not recovered or recovered with journal damage")
@@ -290,6 +302,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("amuse-acq: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - a bug, not the operator's mistake: one line, the traceback in the log
+        from acquisition.log import get_logger
+
+        get_logger("cli").debug("cli.internal_error", command=args.cmd, exc_info=True)
+        first = (str(exc).splitlines() or [""])[0]
+        return fail("internal error", f"{type(exc).__name__}: {first}; details in the log (--log-level DEBUG)", 1)
 
 
 if __name__ == "__main__":

@@ -5,10 +5,15 @@ and seals; every `COUNTERS_EVERY_S` it journals a snapshot of every reader's cou
 of a visit that crashes keeps its counters); every `CLOCK_PAIR_EVERY_S` an (LSL clock, UTC) pair, to place the
 visit on the calendar.
 
-A compactor failure ends the thread but not the visit: the journal still holds everything, so the loop keeps the
-error (`error`; the health check reports it) and `finish` rebuilds the file from the journal with the same writer
-options, which this loop owns (they are the visit's, not the compactor's to hand back). A journal failure met by
-a snapshot (`VisitFailed`) ends the thread quietly: the session already failed the visit.
+A compactor failure ends the thread but not the visit. Decision (issue 8 §3 says "a journal or compactor failure
+puts the visit in `failed`"): the journal is the record and it is intact, so failing the visit would stop a
+recording that loses nothing. The visit goes on recording; the failure is said at once and kept: a
+`compactor.failed` event in the record (the error's type and errno only, never its text, which quotes paths), a
+live alert for the technician (`alert`, the session's `drain_alerts`), an error log line, and the error itself
+(`error`; the health check `all_progressing` turns false). At close, `finish` rebuilds the file from the journal
+with the same writer options, which this loop owns (they are the visit's, not the compactor's to hand back); if
+that fails too the visit is not sealed and `recover` rebuilds it. A journal failure met by a snapshot or by the
+event (`VisitFailed`) ends the thread quietly: the session already failed the visit.
 """
 
 from __future__ import annotations
@@ -25,9 +30,11 @@ from acquisition.journal.records import CountersRecord
 from acquisition.visitfile.compactor import Compactor
 from acquisition.visitfile.discard import discard_partial
 from sessions.reader_thread import ReaderThread, plain_counters
-from sessions.session_errors import VisitFailed
+from sessions.session_errors import VisitFailed, error_summary
 
-__all__ = ["CLOCK_PAIR_EVERY_S", "COUNTERS_EVERY_S", "CompactionLoop", "counters_record"]
+__all__ = ["CLOCK_PAIR_EVERY_S", "COMPACTOR_FAILED", "COUNTERS_EVERY_S", "CompactionLoop", "counters_record"]
+
+COMPACTOR_FAILED = "compactor.failed"  # the file stopped being built while recording (payload "error", "reason")
 
 COUNTERS_EVERY_S = 5.0
 CLOCK_PAIR_EVERY_S = 60.0
@@ -42,7 +49,7 @@ def counters_record(readers: Iterable[ReaderThread]) -> CountersRecord:
             c = plain_counters(r.source.counters())
             encode_json(c)  # refused here, for this source alone, rather than by the record
         except Exception as exc:  # noqa: BLE001
-            c = {"error": repr(exc)}
+            c = {"error": error_summary(exc)}
         c["read_errors"] = r.errors
         c["chunks_rejected"] = r.chunks_rejected
         snap[r.name] = c
@@ -54,7 +61,8 @@ class CompactionLoop:
 
     def __init__(self, journal_dir: Path, partial: Path, *, writer_options: dict[str, Any], interval_s: float,
                  clock: Callable[[], float], log: Any, write_counters: Callable[[CountersRecord], None],
-                 event: Callable[..., Event], readers: Callable[[], Iterable[ReaderThread]]) -> None:
+                 event: Callable[..., Event], readers: Callable[[], Iterable[ReaderThread]],
+                 alert: Callable[[Event], None] = lambda ev: None) -> None:
         self._journal_dir = Path(journal_dir)
         self._partial = Path(partial)
         self._writer_options = dict(writer_options)
@@ -64,6 +72,7 @@ class CompactionLoop:
         self._write_counters = write_counters
         self._event = event
         self._readers = readers
+        self._alert = alert
         self.compactor = self._new_compactor()
         self._error: BaseException | None = None
         self._stop = threading.Event()
@@ -115,8 +124,21 @@ class CompactionLoop:
                 return
             except Exception as exc:  # noqa: BLE001 - the journal still has everything; finish rebuilds
                 self._error = exc
-                self._log.error("compactor.failed", error=repr(exc))
+                self._failed(exc)
                 return
+
+    def _failed(self, exc: BaseException) -> None:
+        """Say it (event, alert, log); the visit records on (see the module docstring)."""
+        error = error_summary(exc)
+        self._log.error(COMPACTOR_FAILED, error=error)
+        self._log.debug("compactor.failed_detail", error=repr(exc), exc_info=True)
+        try:
+            ev = self._event("qc", COMPACTOR_FAILED, payload={
+                "error": error, "reason": f"building the visit file failed ({error}); recording goes on, the "
+                "journal keeps everything and the file is rebuilt from it at close"})
+        except VisitFailed:  # the journal failed too: the session already says so
+            return
+        self._alert(ev)
 
     def finish(self, closed_utc: str) -> Compactor:
         """After `stop` and the journal's last record: the tail into the file, closing attributes; the finished

@@ -10,6 +10,7 @@ leaves an open visit behind for `recover`.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import threading
@@ -21,7 +22,7 @@ from acquisition.clock import utc_iso
 from acquisition.config import AcqSettings
 from acquisition.visitfile.manifest import read_manifest
 from calibration.records import CalibrationRecord
-from sessions.manager import SealedVisit, SessionManager
+from sessions.manager import SealedVisit, SessionManager, SessionState
 from sessions.session_errors import VisitFailed
 from sessions.protocol import DEFAULT_PROTOCOL
 from sessions.data_dir import DEMO_DEFAULT_DATA_DIR, check_visit_free, prepare_data_dir
@@ -119,7 +120,10 @@ def run_demo(settings: AcqSettings, *, subject: str | None = None, visit: str = 
                 _run_step(session, rig, step.name, step.instrument, step.repetitions, speed, progress, stop)
                 done += 1
         except VisitFailed:
-            raise  # nothing can be sealed: its one line says what was kept and what to do
+            # nothing can be sealed: release the devices and the journal; its one line says what was kept
+            with contextlib.suppress(VisitFailed):
+                session.close()
+            raise
         except BaseException:
             progress("demo: interrupted; sealing what was recorded")
             session.close()
@@ -162,15 +166,16 @@ def _run_step(session: SessionManager, rig: SimulatedRig, name: str, instrument:
             for rep in range(1, reps + 1):
                 rig.take_scan(condition, rep, fmt=SCAN_FORMATS[(rep - 1) % len(SCAN_FORMATS)])
             expected = reps
-        ok = _wait(lambda: _ingested(session) - before >= expected, 20.0, stop)
+        ok = _wait(session, lambda: _ingested(session) - before >= expected, 20.0, stop)
+        _raise_if_failed(session)
         progress(f"  {name}: {_ingested(session) - before}/{expected} capture(s) ingested" + ("" if ok else " (late)"))
         session.end_step()
         return
     dur = DEMO_DURATIONS.get(name, 3.0) / speed
     rig.set_step(name, dur)
     session.start_step(name, repetition=reps, duration_s=dur)
-    stop.wait(dur)
-    session.end_step()
+    _wait(session, lambda: False, dur, stop)
+    session.end_step()  # a failed visit raises its VisitFailed here
     rig.set_step("idle", 1.0)
     progress(f"  {name}: {dur:.1f} s" + (" (cut short: stop requested)" if stop.is_set() else ""))
 
@@ -180,10 +185,20 @@ def _ingested(session: SessionManager) -> int:
     return int(sum(s["counters"].get("captures_ingested", 0) for s in st.values()))
 
 
-def _wait(pred: Callable[[], bool], timeout: float, stop: threading.Event) -> bool:
+def _raise_if_failed(session: SessionManager) -> None:
+    if session.state is SessionState.failed:
+        session.end_step()  # raises the visit's VisitFailed
+
+
+def _wait(session: SessionManager, pred: Callable[[], bool], timeout: float, stop: threading.Event) -> bool:
+    """Until `pred()`, `timeout`, a stop request, or the visit failed (its journal could not be written: there
+    is nothing left to wait for; a full disk used to leave the demo stepping through the protocol for a minute)."""
     end = time.monotonic() + timeout
-    while time.monotonic() < end and not stop.is_set():
+    while not stop.is_set() and session.state is not SessionState.failed:
         if pred():
             return True
-        stop.wait(0.1)
+        left = end - time.monotonic()
+        if left <= 0:
+            break
+        stop.wait(min(0.1, left))
     return pred()

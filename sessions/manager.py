@@ -10,11 +10,14 @@ The manager composes; each concept has its own module:
 - `watch_loop.WatchLoop`: a stream that stops delivering or loses samples (`stream_watch`), as live alerts;
 - `visit_journal.VisitJournal`: every write to the journal, and the latch of its failure;
 - `step_timeline`: events are tagged with the step in force at their own time;
-- `sealed_visit.finalize`: verify, seal, archive (shared with `recover`).
+- `sealed_visit.finalize`: verify, seal, archive (shared with `recover`);
+- `session_status`: the status and the watchdog's health; `session_teardown`: letting go of an unsealed visit.
 
 A journal write failure (a full disk, EIO) is the one fault that stops the visit: nothing more can be recorded, so
 the state goes to `failed` at once, every reader stops, and every later call raises `VisitFailed`, one line saying
 what happened, what is kept and where; `close` then releases the devices and the journal, and seals nothing.
+If it fails while the visit opens, nothing was recorded: `VisitOpenFailed`, the claim undone, the visit free.
+A compactor failure does not stop the visit (the journal is intact): an event, a live alert, a rebuild at close.
 
 `with SessionManager.open(...) as session:` seals on leaving the block (`close`, if not called in it); on an
 exception the visit is sealed with what was recorded and the exception propagates, as the demo does.
@@ -28,18 +31,11 @@ from enum import Enum
 from types import TracebackType
 from typing import Any
 
-from acquisition import __version__
-from acquisition.clock import boot_id, utc_iso
+from acquisition.clock import utc_iso
 from acquisition.config import AcqSettings
 from acquisition.events import SOURCE_STARTED, Event, EventKind
 from acquisition.journal import Journal, JournalError
-from acquisition.journal.records import (
-    CloseRecord,
-    OutcomesRecord,
-    VisitAttrs,
-    journal_stream,
-    journal_visit,
-)
+from acquisition.journal.records import CloseRecord, OutcomesRecord, journal_stream, journal_visit
 from acquisition.lslenv import local_clock
 from acquisition.log import get_logger
 from acquisition.source import ScanSource, Source, StepAware
@@ -50,12 +46,14 @@ from sessions.data_dir import prepare_data_dir
 from sessions.reader_thread import ReaderContext, ReaderThread
 from sessions.scan_reader import ScanEncoder, ScanReader
 from sessions.sealed_visit import SealedVisit, finalize
-from sessions.session_errors import SessionError, VisitFailed
-from sessions.source_reader import SourceReader
+from sessions.session_errors import SessionError, VisitFailed, VisitOpenFailed, error_summary
+from sessions.session_status import all_progressing, session_status
+from sessions.session_teardown import release_failed, request_stop_all, undo_open
+from sessions.source_reader import SourceReader, source_refusal
 from sessions.step_timeline import StepTimeline
 from sessions.stream_watch import WatchSettings
 from sessions.subject import VisitIdentity
-from sessions.visit_journal import VisitJournal
+from sessions.visit_journal import VisitJournal, opening_attrs
 from sessions.visit_store import VisitStore
 from sessions.watch_loop import WatchLoop
 
@@ -90,7 +88,8 @@ class SessionManager:
         self._step_rep = 0
         self._scan_encoder = scan_encoder
         self._timeline = StepTimeline()
-        self._watch = WatchLoop(watch or WatchSettings(), clock=clock, log=self._log, event=self.event)
+        self._watch = WatchLoop(watch or WatchSettings.from_settings(settings), clock=clock, log=self._log,
+                                event=self.event)
         self._failed_cleanup_done = False
         self._journal: VisitJournal | None = None
         self._compaction: CompactionLoop | None = None
@@ -105,14 +104,23 @@ class SessionManager:
              clock: Callable[[], float] = local_clock, scan_encoder: ScanEncoder | None = None,
              watch: WatchSettings | None = None) -> "SessionManager":
         """Claim the visit (refused if it exists), start the journal, the compactor and the delivery watch
-        (`watch`: its thresholds, default `WatchSettings()`). A missing data directory is refused
-        (`DataDirError`) unless `settings.create_data_dir`: an unmounted data disk must not put visits on the
-        system disk."""
+        (`watch`: its thresholds, default from `settings`). A missing data directory is refused (`DataDirError`)
+        unless `settings.create_data_dir`: an unmounted data disk must not put visits on the system disk. A journal
+        that cannot be written here (a full disk) is `VisitOpenFailed`: nothing recorded, the claim undone."""
         if settings.production and simulated:
             raise SessionError("production mode refuses a simulated visit")
         self = cls(settings, identity, simulated=simulated, clock=clock, scan_encoder=scan_encoder, watch=watch)
         prepare_data_dir(settings.data_dir, create=settings.create_data_dir)
         self._visit_lock = self.store.claim(self.key)  # held until sealed: `recover` leaves this visit alone
+        try:
+            self._start(calibration, config_snapshot)
+        except (JournalError, OSError, VisitFailed) as exc:
+            raise self._open_failed(exc) from None
+        self._log.info("visit.opened", subject=identity.subject, visit=identity.visit.value, simulated=simulated)
+        return self
+
+    def _start(self, calibration: Sequence[Mapping[str, Any]], config_snapshot: Mapping[str, Any] | None) -> None:
+        settings, identity, clock = self.settings, self.identity, self._clock
         vj = self._journal = VisitJournal(
             self.store.journal_dir(self.key), self.key, fsync_interval_s=settings.fsync_interval_s, clock=clock,
             log=self._log, step_at=self._timeline.at, stop_all=self._stop_all, alert=self._watch.push,
@@ -124,15 +132,8 @@ class SessionManager:
             visit_failed=lambda: self._failure is not None,
             chunk_recorded=lambda ch: self._watch.on_chunk(ch.stream, ch.device_seq))
         t0, utc0 = clock(), utc_iso()
-        attrs = VisitAttrs(
-            software_version=__version__, site=identity.site, subject=identity.subject, visit=identity.visit.value,
-            operator=identity.operator, started_utc=utc0, closed_utc="", state="recording",
-            simulated=bool(simulated),
-            config=json.dumps(config_snapshot if config_snapshot is not None
-                              # the data dir's path is the exam-room PC's, not the trial's: its name only
-                              else {**json.loads(settings.model_dump_json()), "data_dir": settings.data_dir.name},
-                              sort_keys=True),
-            boot_id=boot_id(), started_t_lsl=t0)
+        attrs = opening_attrs(settings, identity, simulated=self.simulated, config_snapshot=config_snapshot,
+                              t0=t0, utc0=utc0)
         # the visit record and calibration go to `meta` and, as copies, to `meta-copy`
         journal_visit(self.journal, attrs, [dict(r) for r in calibration])
         self.event("visit_open", "visit.opened", payload={"subject": identity.subject, "visit": identity.visit.value,
@@ -143,11 +144,17 @@ class SessionManager:
             writer_options={"compression": settings.compression, "compression_level": settings.compression_level,
                             "cache_bytes": settings.hdf5_cache_mb * 1024 * 1024},
             interval_s=settings.compaction_interval_s, clock=clock, log=self._log, write_counters=vj.write_meta,
-            event=self.event, readers=self._all_readers)
+            event=self.event, readers=self._all_readers, alert=self._watch.push)
         self._compaction.start()
         self._watch.start()
-        self._log.info("visit.opened", subject=identity.subject, visit=identity.visit.value, simulated=simulated)
-        return self
+
+    def _open_failed(self, exc: BaseException) -> VisitOpenFailed:
+        """The journal failed while opening: undo it all (`session_teardown.undo_open`), release the claim."""
+        failure = undo_open(exc, store=self.store, key=self.key, watch=self._watch, compaction=self._compaction,
+                            journal=self._journal, log=self._log)
+        self._failed_cleanup_done = True
+        self._release_visit()
+        return failure
 
     def __enter__(self) -> "SessionManager":
         return self
@@ -185,11 +192,7 @@ class SessionManager:
 
     def _stop_all(self) -> None:
         """The journal failed: every thread ends at its next turn (joined by `_cleanup_failed`)."""
-        for r in self._all_readers():
-            r.request_stop()
-        self._watch.request_stop()
-        if self._compaction is not None:  # its file will not be sealed: recover rebuilds it from the journal
-            self._compaction.request_stop()
+        request_stop_all(self._all_readers(), self._watch, self._compaction)
 
     def event(self, kind: EventKind, name: str, *, stream: str = "", step: str | None = None,
               payload: Mapping[str, Any] | None = None, t_lsl: float | None = None) -> Event:
@@ -202,25 +205,12 @@ class SessionManager:
         return ev
 
     def _cleanup_failed(self) -> None:
-        """After a journal failure: join the readers, release the devices and the journal (so `recover` can
-        take it), never seal. Idempotent; errors are logged, the visit's failure is what the caller raises."""
+        """After a journal failure: release everything (`session_teardown.release_failed`) and the claim, so
+        `recover` can take the journal; never seal. Idempotent."""
         if self._failed_cleanup_done:
             return
         self._failed_cleanup_done = True
-        readers = self._all_readers()
-        for r in readers:
-            r.request_stop()
-        for r in readers:
-            r.release()
-        self._watch.stop(timeout=10.0)
-        if self._compaction is not None:
-            self._compaction.stop(timeout=10.0)
-            try:  # never trusted after a failure (recover rebuilds it); closed so that a full disk cannot crash us
-                self._compaction.discard()
-            except Exception as exc:  # noqa: BLE001
-                self._log.error("compactor.abort_failed", error=repr(exc))
-        if self._journal is not None:
-            self._journal.release()
+        release_failed(self._all_readers(), self._watch, self._compaction, self._journal, self._log)
         self._release_visit()
 
     def _release_visit(self) -> None:
@@ -246,16 +236,15 @@ class SessionManager:
         if not opened:
             source.open()
         specs = list(source.streams)
-        if self.settings.production and any(s.device.simulated for s in specs):
+        if why := source_refusal(source.name, specs, self._readers.values(), production=self.settings.production):
             source.close()
-            raise SessionError(f"production mode refuses simulated source {source.name!r}")
-        known = {n for r in self._readers.values() for n in r.specs}
-        for spec in specs:
-            if spec.name in known:
-                source.close()
-                raise SessionError(f"stream {spec.name!r} of {source.name!r} is already recorded by another source")
-        for spec in specs:
-            journal_stream(self.journal, spec)  # in `meta` and at the head of `streams/<name>`
+            raise SessionError(why)
+        try:
+            for spec in specs:
+                journal_stream(self.journal, spec)  # in `meta` and at the head of `streams/<name>`
+        except (JournalError, OSError) as exc:  # a full disk: the visit fails, in one line
+            source.close()
+            raise self._ctx.journal_failed(exc) from None
         reader = SourceReader(source, self._ctx, specs, timeout_s=self.settings.reader_timeout_s,
                               publish=self.settings.lsl_outlets and getattr(source, "republish", True))
         # the streams' recording window starts here (QC `expected_by_window`), and so does their silence watch
@@ -300,11 +289,7 @@ class SessionManager:
 
     def _tell_sources(self, step: str, duration_s: float) -> None:
         for r in self._all_readers():
-            if isinstance(r.source, StepAware):
-                try:
-                    r.source.set_step(step, duration_s)
-                except Exception as exc:  # noqa: BLE001 - a simulated patient, never worth stopping a visit
-                    self._log.warning("source.set_step_failed", source=r.name, error=repr(exc))
+            r.tell_step(step, duration_s)
 
     def start_step(self, step: str, *, repetition: int = 1, duration_s: float = 0.0) -> None:
         self._require(SessionState.recording)
@@ -338,25 +323,16 @@ class SessionManager:
             raise self._failure
         self.event("operator", name, payload=payload)
 
-    # -- status / watchdog -----------------------------------------------------------------------------
+    # -- status / watchdog (`session_status`) -----------------------------------------------------------
     def status(self) -> dict[str, Any]:
-        now = self._clock()
-        return {
-            "visit": self.key,
-            "state": self.state.value,
-            "step": self._step,
-            "sources": {r.name: r.status(now) for r in self._all_readers()},
-            "journal": self.journal.counters(),
-        }
+        return session_status(key=self.key, state=self.state.value, step=self._step, readers=self._all_readers(),
+                              journal_counters=self.journal.counters(), now=self._clock())
 
     def all_progressing(self, max_age_s: float = 5.0) -> bool:
-        """The watchdog's feed condition: every reader thread went round its loop within `max_age_s` (a read
-        that blocks, a thread that died, is not progress; a source retried with a backoff is), the delivery
-        watch and the compactor run, and the journal has not failed."""
-        now = self._clock()
-        readers_ok = all(r.progressing(now, max_age_s) for r in self._all_readers())
-        return (readers_ok and self._failure is None and self._watch.alive
-                and self._compaction is not None and self._compaction.healthy)
+        """The watchdog's feed condition (`session_status.all_progressing`)."""
+        return all_progressing(readers=self._all_readers(), now=self._clock(), max_age_s=max_age_s,
+                               journal_failed=self._failure is not None, watch_alive=self._watch.alive,
+                               compaction=self._compaction)
 
     # -- closing ---------------------------------------------------------------------------------------
     def record_outcomes(self, rows: Sequence[tuple[str, str, float, str, str]]) -> None:
@@ -401,9 +377,11 @@ class SessionManager:
             sealed = finalize(self.store, self.key, compactor)
         except VisitFailed:
             raise
-        except Exception:
+        except Exception as exc:
             self._state = SessionState.failed
-            self._log.error("visit.close_failed", exc_info=True)
+            # one line (the CLI says it to the operator once); the traceback only at DEBUG
+            self._log.error("visit.close_failed", error=f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}")
+            self._log.debug("visit.close_failed_detail", exc_info=True)
             self._journal.release()  # not sealed: let go of the journal and the visit so `recover` can finish it
             self._release_visit()
             raise

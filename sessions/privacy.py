@@ -3,7 +3,8 @@
 Vendor scanner software often names its exports after the patient ("DUPONT_Marie_2026-11-25.obj"). The visit file
 must identify the subject by pseudonym only. The scanner driver stops such names at the source (it names files
 `capture_3/mesh.obj`, see drivers/scanner/aliases.py, and declares `emits_pseudonymous_names`), so its payloads are
-left as they are. For any other file source, the session manager replaces the file and folder names of its event
+left as they are. For any other source or scanner (the declaration absent or False, read by
+`acquisition.source.emits_pseudonymous_names`), the session's reader replaces the file and folder names of its event
 payloads by a stable pseudonym (`file-<10 hex of SHA-256 of the name>.<ext>`) before they reach the journal.
 That is weaker than an alias (a short hash of a name is reversed by hashing a list of names) and only catches
 names under `NAME_KEYS` or quoted verbatim elsewhere: a source that can do better should, as the scanner does.

@@ -1,4 +1,4 @@
-"""The visit protocol: which steps, in which order, for which visit code (registry NCT07326033, domain.md).
+"""The visit protocol: which steps, in which order, for which visit code (trial registry NCT07326033).
 
 Facial scanner + photos and jaw tracking + EMG at D0 W4 W12 W24; stabilometry at D0 W12 W24 only (not W4).
 Questionnaires and clinician scores are entered elsewhere (eCRF); they appear here as manual steps so the

@@ -29,8 +29,9 @@ import numpy as np
 from acquisition.chunk import Chunk
 from acquisition.events import SOURCE_STOPPED, Event
 from acquisition.journal import Journal
+from acquisition.source import StepAware, emits_pseudonymous_names
 from sessions.privacy import scrub_names
-from sessions.session_errors import SessionError
+from sessions.session_errors import SessionError, error_summary
 
 __all__ = ["BACKOFF_FIRST_S", "BACKOFF_MAX_S", "FAIL_AFTER", "SOURCE_FAILED", "SOURCE_RECOVERED", "STOP_JOIN_S",
            "ReaderContext", "ReaderState", "ReaderThread", "plain_counters"]
@@ -76,11 +77,12 @@ class ReaderThread:
 
     thread_prefix = "reader"
 
-    def __init__(self, source: Any, ctx: ReaderContext, *, scrub: bool = False) -> None:
+    def __init__(self, source: Any, ctx: ReaderContext) -> None:
         self.source = source
         self._ctx = ctx
         self._log = ctx.log
-        self._scrub = scrub  # pseudonymise file/folder names in this source's event payloads
+        # pseudonymise file/folder names in its event payloads unless it declares it does not need it
+        self._scrub = not emits_pseudonymous_names(source)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"{self.thread_prefix}:{source.name}", daemon=True)
         self._state = ReaderState.running
@@ -122,6 +124,15 @@ class ReaderThread:
                 "chunks_rejected": self.chunks_rejected, "since_progress_s": round(now - self.last_progress, 3),
                 "state": self._state.value}
 
+    def tell_step(self, step: str, duration_s: float) -> None:
+        """Tell a `StepAware` source (a simulated patient) the protocol step; its failure never stops a visit."""
+        if not isinstance(self.source, StepAware):
+            return
+        try:
+            self.source.set_step(step, duration_s)
+        except Exception as exc:  # noqa: BLE001 - a simulated patient, never worth stopping a visit
+            self._log.warning("source.set_step_failed", source=self.name, error=error_summary(exc))
+
     # -- thread ------------------------------------------------------------------------------------
     def start(self) -> None:
         self._thread.start()
@@ -139,6 +150,8 @@ class ReaderThread:
         to wait before the next attempt."""
         self.errors += 1
         self._failures += 1
+        # `error` is what the record may hold (the type and errno, `error_summary`); the full text: DEBUG only
+        self._log.debug(f"{event_name}_detail", source=self.name, error=repr(exc))
         payload = {"source": self.name, "error": error}
         if self._failures == 1:
             self._failing_since = self._ctx.clock()
@@ -170,7 +183,7 @@ class ReaderThread:
         try:
             evs = self.source.drain_events()
         except Exception as exc:  # noqa: BLE001
-            self._log.error("source.events_failed", source=self.name, error=repr(exc))
+            self._log.error("source.events_failed", source=self.name, error=error_summary(exc))
             return
         for ev in evs:
             if not ev.step:  # the step in force when it happened, not when it was collected
@@ -211,7 +224,7 @@ class ReaderThread:
             try:
                 self.source.close()
             except Exception as exc:  # noqa: BLE001
-                self._log.error("source.close_failed", source=self.name, error=repr(exc))
+                self._log.error("source.close_failed", source=self.name, error=error_summary(exc))
             drained += self._final_reads(after_close=True)
             self._set_state(ReaderState.stopped)
         self._drain_events()
@@ -237,7 +250,7 @@ class ReaderThread:
         try:
             self.source.close()
         except Exception as exc:  # noqa: BLE001
-            self._log.error("source.close_failed", source=self.name, error=repr(exc))
+            self._log.error("source.close_failed", source=self.name, error=error_summary(exc))
         self._close_outputs()
         self._set_state(ReaderState.stopped)
 

@@ -1,7 +1,7 @@
 """`ScanReader`: the thread that polls one `ScanSource` (the facial scanner) for finished captures.
 
 Each capture is encoded by the session's scan encoder (`sessions.scan_encoding`) and appended to the journal's
-`scans` log, tagged with the protocol step in force. A poll that raises is reported by the error's type only: the
+`scans` log, tagged with the protocol step in force. A poll that raises is reported by the error's type and errno only: the
 text of an unexpected error may quote a vendor file name (a path, a patient's name). State, backoff and the stop
 sequence: `reader_thread`. When stopped, it polls once more (unless the visit failed), so a capture finished just
 before the close is kept.
@@ -16,7 +16,7 @@ from acquisition.journal import JournalError
 from acquisition.source import ScanSource
 from acquisition.visitfile.scan_record import encode_scan
 from sessions.reader_thread import ReaderContext, ReaderThread
-from sessions.session_errors import VisitFailed
+from sessions.session_errors import VisitFailed, error_summary
 
 __all__ = ["ScanEncoder", "ScanReader"]
 
@@ -30,8 +30,9 @@ class ScanReader(ReaderThread):
     thread_prefix = "scanner"
 
     def __init__(self, scanner: ScanSource, ctx: ReaderContext, *, encoder: ScanEncoder, poll_s: float) -> None:
-        # a scanner that names files only by aliases says so; else its event payloads are pseudonymised here
-        super().__init__(scanner, ctx, scrub=not getattr(scanner, "emits_pseudonymous_names", False))
+        # a scanner that names files only by aliases says so (`emits_pseudonymous_names`); else its event
+        # payloads are pseudonymised (`ReaderThread`)
+        super().__init__(scanner, ctx)
         self._encoder = encoder
         self._poll_s = poll_s
 
@@ -52,7 +53,7 @@ class ScanReader(ReaderThread):
         try:
             captures = self.source.poll()
         except Exception as exc:  # noqa: BLE001
-            wait = max(wait, self._attempt_failed(exc, event_name="scanner.poll_failed", error=type(exc).__name__))
+            wait = max(wait, self._attempt_failed(exc, event_name="scanner.poll_failed", error=error_summary(exc)))
             captures = []
         else:
             self._attempt_succeeded()

@@ -25,10 +25,10 @@ class SealedVisit:
 
 def finalize(store: VisitStore, key: str, compactor: Compactor) -> SealedVisit:
     """Verify the finished partial file against the journal tallies, seal it, archive the journal."""
-    assert compactor.writer is not None
+    tallies, n_events = compactor.seal_expectations()
     digest, report = seal_file(
         store.partial_path(key), store.final_path(key), data_dir=store.data_dir,
-        expected=compactor.writer.tallies, expected_events=compactor.writer.n_events,
+        expected=tallies, expected_events=n_events,
     )
     qc = compactor.qc_summary()
     archive = store.archive(key)

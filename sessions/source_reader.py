@@ -12,6 +12,7 @@ journal may be closed by then, and that is not this visit's failure.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from acquisition.chunk import Chunk
@@ -19,9 +20,9 @@ from acquisition.journal import JournalError, encode_chunk
 from acquisition.source import Source
 from acquisition.stream import StreamSpec
 from sessions.reader_thread import ReaderContext, ReaderThread
-from sessions.session_errors import VisitFailed
+from sessions.session_errors import VisitFailed, error_summary
 
-__all__ = ["FINAL_DRAIN_S", "FINAL_READS", "SourceReader"]
+__all__ = ["FINAL_DRAIN_S", "FINAL_READS", "SourceReader", "source_refusal"]
 
 #: bounds of the reads made when a source stops, to collect what it still holds
 FINAL_READS = 50
@@ -63,7 +64,8 @@ class SourceReader(ReaderThread):
                 except Exception as exc:  # noqa: BLE001 - reported, counted, retried with a backoff
                     failed, chunks = True, []
                     if not self.abandoned:
-                        self._stop.wait(self._attempt_failed(exc, event_name="source.read_failed", error=repr(exc)))
+                        self._stop.wait(self._attempt_failed(exc, event_name="source.read_failed",
+                                                             error=error_summary(exc)))
                 if self.abandoned:  # given up by stop(): the journal may already be closed
                     self._log.error("chunks.dropped", source=src.name, n=sum(c.n for c in chunks),
                                     detail="read returned after the source was abandoned")
@@ -94,7 +96,8 @@ class SourceReader(ReaderThread):
                     self._log.debug("source.read_after_close", source=self.name, error=repr(exc))
                 else:
                     self.errors += 1
-                    self._log.error("source.read_failed", source=self.name, error=repr(exc), at="stop")
+                    self._log.error("source.read_failed", source=self.name, error=error_summary(exc), at="stop")
+                    self._log.debug("source.read_failed_detail", source=self.name, error=repr(exc))
                 break
             if not chunks:
                 break
@@ -138,3 +141,17 @@ class SourceReader(ReaderThread):
     def _close_outputs(self) -> None:
         for o in self.outlets.values():
             o.close()
+
+
+def source_refusal(name: str, specs: Sequence[StreamSpec], recording: Iterable[SourceReader], *,
+                   production: bool) -> str:
+    """Why an opened source may not record in this visit ('' if it may): production mode refuses a source whose
+    device identity says `simulated` (read from the device or its configuration, never guessed), and a stream
+    already recorded by another source of the visit is refused."""
+    if production and any(s.device.simulated for s in specs):
+        return f"production mode refuses simulated source {name!r}"
+    known = {n for r in recording for n in r.specs}
+    for spec in specs:
+        if spec.name in known:
+            return f"stream {spec.name!r} of {name!r} is already recorded by another source"
+    return ""

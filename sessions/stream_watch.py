@@ -29,15 +29,18 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from acquisition.config import AcqSettings
 from acquisition.events import STREAM_GAP_RATE_HIGH as GAP_RATE_HIGH
 from acquisition.events import STREAM_RESUMED as RESUMED
 from acquisition.events import STREAM_STALLED as STALLED
 from acquisition.events import Event
+
 DETECTOR = "session"  # payload["detected_by"] of the events raised here
 
 
 class WatchSettings(BaseModel):
-    """Thresholds of the delivery watch (manager level: `SessionManager.open(..., watch=WatchSettings(...))`)."""
+    """Thresholds of the delivery watch. The session builds them from its `AcqSettings` (`from_settings`) unless
+    given explicitly (`SessionManager.open(..., watch=WatchSettings(...))`, tests)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -47,6 +50,14 @@ class WatchSettings(BaseModel):
     gap_window_s: float = Field(default=10.0, gt=0, description="sliding window of the gap rate")
     gap_min_samples: int = Field(default=100, ge=1, description="expected samples in the window before judging")
     tick_s: float = Field(default=0.2, gt=0, le=1.0, description="cadence of the stall check")
+
+    @classmethod
+    def from_settings(cls, settings: AcqSettings) -> "WatchSettings":
+        """The thresholds a site set (`stall_after_s`, `stall_after_intervals`, `gap_rate_warn`,
+        `gap_rate_window_s`, `gap_rate_min_samples`): in the TOML file, `AMUSE_*`, shown by `amuse-acq config`."""
+        return cls(stall_min_s=settings.stall_after_s, stall_periods=settings.stall_after_intervals,
+                   gap_rate_max=settings.gap_rate_warn, gap_window_s=settings.gap_rate_window_s,
+                   gap_min_samples=settings.gap_rate_min_samples)
 
     def stall_after_s(self, rate: float) -> float:
         """Silence that makes a stream of `rate` Hz stalled: 1 s at >= 10 Hz, 10 periods below (defaults)."""

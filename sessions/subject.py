@@ -26,7 +26,7 @@ class VisitCode(str, Enum):
     W24 = "W24"
 
 
-#: what each visit code means (domain.md): for help texts and error messages
+#: what each visit code means (trial registry NCT07326033): for help texts and error messages
 VISIT_MEANINGS = {"D0": "baseline, injection day", "W4": "week 4", "W12": "week 12", "W24": "week 24"}
 
 

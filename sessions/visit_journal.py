@@ -11,20 +11,24 @@ raises the same `VisitFailed`.
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from acquisition.clock import utc_iso
+from acquisition import __version__
+from acquisition.clock import boot_id, utc_iso
+from acquisition.config import AcqSettings
 from acquisition.events import Event
 from acquisition.journal import Journal, JournalError, encode_event
-from acquisition.journal.records import encode_meta
-from sessions.session_errors import SessionError, VisitFailed, storage_reason
+from acquisition.journal.records import VisitAttrs, encode_meta
+from sessions.session_errors import SessionError, VisitFailed, error_summary, storage_reason
+from sessions.subject import VisitIdentity
 
-__all__ = ["VisitJournal"]
+__all__ = ["VisitJournal", "opening_attrs"]
 
 
 class VisitJournal:
@@ -102,7 +106,8 @@ class VisitJournal:
                                                   journal_dir=self.journal_dir)
         self._stop_all()
         self._log.error("visit.failed", reason=failure.reason, journal=str(failure.journal_dir),
-                        recorded_until_utc=failure.recorded_until_utc, error=str(exc))
+                        recorded_until_utc=failure.recorded_until_utc, error=error_summary(exc))
+        self._log.debug("visit.failed_detail", error=str(exc))  # the full text (a segment's path): DEBUG only
         ev = Event(t_lsl=self._clock(), utc=utc_iso(), kind="operator", name="visit.failed",
                    step=self._step_at(self._clock()),
                    payload={"reason": failure.reason, "recorded_until_utc": failure.recorded_until_utc})
@@ -110,6 +115,18 @@ class VisitJournal:
             with self._events_lock:
                 self._events.append(encode_event(ev))
         except Exception as exc2:  # noqa: BLE001 - the failure is already recorded in state, log and error
-            self._log.error("visit.failed_event_lost", error=str(exc2))
+            self._log.error("visit.failed_event_lost", error=error_summary(exc2))
         self._alert(ev)
         return failure
+
+
+def opening_attrs(settings: AcqSettings, identity: VisitIdentity, *, simulated: bool,
+                  config_snapshot: Mapping[str, Any] | None, t0: float, utc0: str) -> VisitAttrs:
+    """The visit record's attributes as the visit opens (the journal's first record, the file's root)."""
+    config = (config_snapshot if config_snapshot is not None
+              # the data dir's path is the exam-room PC's, not the trial's: its name only
+              else {**json.loads(settings.model_dump_json()), "data_dir": settings.data_dir.name})
+    return VisitAttrs(
+        software_version=__version__, site=identity.site, subject=identity.subject, visit=identity.visit.value,
+        operator=identity.operator, started_utc=utc0, closed_utc="", state="recording", simulated=bool(simulated),
+        config=json.dumps(config, sort_keys=True), boot_id=boot_id(), started_t_lsl=t0)

@@ -1,4 +1,4 @@
-"""The dependency direction of design.md, as import-linter contracts (pyproject.toml [tool.importlinter])."""
+"""The dependency direction of the README's Layout section, as import-linter contracts (pyproject.toml [tool.importlinter])."""
 
 from __future__ import annotations
 
