@@ -257,7 +257,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    # the simulators' options only matter to `simulate` (and to a --help, which may list them)
+    parser = build_parser(simulators=any(a in ("simulate", "-h", "--help") for a in argv))
     try:  # argparse exits on a refused argument (one line, exit 2) or on --help: a code returned, like the rest
         args = parser.parse_args(argv)
     except SystemExit as exc:

@@ -27,7 +27,10 @@ def _simulators() -> list[SimCommand]:
     return sorted((*bitalino.COMMANDS, *aurora.COMMANDS, *plates.COMMANDS, *scanner.COMMANDS), key=lambda c: c.name)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(*, simulators: bool = True) -> argparse.ArgumentParser:
+    """The whole parser. `simulators=False` leaves the `simulate DEVICE` sub-commands out: importing the four
+    simulator modules costs ~0.12 CPU-s, paid by every `record` for nothing (measured with
+    bench/record_throughput.py at m = 1); `main` asks for them only when the command line may need them."""
     from acquisition.config import DEFAULT_SITE_PATTERN, DEFAULT_SUBJECT_PATTERN
     from sessions.cli_args import (OneLineParser, channel_index, duration_seconds, log_level, lsl_name,
                                    positive_seconds, speed_factor)
@@ -119,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "path it serves. `amuse-acq simulate DEVICE --help` lists the device's options; the same "
                        "option has the same name on every device (--fault, --fault-every, --drift-ppm, --seed...).")
     devices = s.add_subparsers(dest="device", required=True, metavar="DEVICE")
-    for sim in _simulators():
+    for sim in _simulators() if simulators else ():
         dp = devices.add_parser(sim.name, help=sim.help, description=sim.description)
         sim.add_arguments(dp)
         dp.set_defaults(simulator=sim)

@@ -115,3 +115,13 @@ def test_a_link_that_cannot_be_made_is_one_line_exit_1(device: str, tmp_path: Pa
     captured = capsys.readouterr()
     err = captured.err.strip().splitlines()
     assert captured.out == "" and len(err) == 1 and "amuse-acq: error:" in err[0] and "link" in err[0], err
+
+
+def test_commands_other_than_simulate_do_not_import_the_simulators(tmp_path) -> None:
+    """Every `record` paid ~0.12 CPU-s importing the four simulator modules for its parser (bench, m = 1)."""
+    code = ("import sys; from sessions.cli import main; main(['verify', sys.argv[1]]); "
+            "print(sorted(m for m in sys.modules if m.endswith(('.simulator', '.balance_board_sim'))))")
+    res = subprocess.run([sys.executable, "-c", code, str(tmp_path / "none")], cwd=REPO, capture_output=True,
+                         text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
+    assert res.stdout.strip().splitlines()[-1] == "[]", res.stdout + res.stderr
+    assert cli_main(["simulate", "bitalino", "--help"]) == 0  # and simulate still has them
