@@ -13,6 +13,7 @@ import math
 from collections.abc import Sequence
 
 from pydantic import ValidationError
+from drivers.common.sim_cli import finite_number
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -56,13 +57,7 @@ def validation_message(exc: ValidationError, what: str = "") -> str:
 
 
 def _float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number of seconds, got {text!r}")
-    return value
+    return finite_number(text, "a number of seconds")
 
 
 def positive_seconds(text: str) -> float:

@@ -18,7 +18,6 @@ event (`VisitFailed`) ends the thread quietly: the session already failed the vi
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from acquisition.visitfile.compactor import Compactor
 from acquisition.visitfile.discard import discard_partial
 from sessions.reader_thread import ReaderThread, plain_counters
 from sessions.session_errors import VisitFailed, error_summary
+from sessions.loop_thread import LoopThread
 
 __all__ = ["CLOCK_PAIR_EVERY_S", "COMPACTOR_FAILED", "COUNTERS_EVERY_S", "CompactionLoop", "counters_record"]
 
@@ -56,7 +56,7 @@ def counters_record(readers: Iterable[ReaderThread]) -> CountersRecord:
     return CountersRecord(sources=snap)
 
 
-class CompactionLoop:
+class CompactionLoop(LoopThread):
     """Owns the compactor and its thread; `start`, then `stop` (joins) and `finish` at close."""
 
     def __init__(self, journal_dir: Path, partial: Path, *, writer_options: dict[str, Any], interval_s: float,
@@ -75,8 +75,7 @@ class CompactionLoop:
         self._alert = alert
         self.compactor = self._new_compactor()
         self._error: BaseException | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="compactor", daemon=True)
+        super().__init__("compactor")
 
     def _new_compactor(self) -> Compactor:
         return Compactor(self._journal_dir, self._partial, writer_options=dict(self._writer_options))
@@ -88,19 +87,7 @@ class CompactionLoop:
 
     @property
     def healthy(self) -> bool:
-        return self._thread.is_alive() and self._error is None
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def request_stop(self) -> None:
-        self._stop.set()
-
-    def stop(self, timeout: float | None = None) -> None:
-        """Stop the thread and join it (a pass in progress completes first)."""
-        self._stop.set()
-        if self._thread.ident is not None:  # started
-            self._thread.join(timeout)
+        return self.alive and self._error is None
 
     def snapshot_counters(self) -> None:
         """Journal the counters of every reader now (raises `VisitFailed` if the journal fails)."""

@@ -8,7 +8,6 @@ each once). Readers feed it every chunk that reached the journal (`on_chunk`). W
 
 from __future__ import annotations
 
-import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -18,6 +17,7 @@ import numpy as np
 from acquisition.events import STREAM_GAP_RATE_HIGH, STREAM_RESUMED, Event, EventKind
 from sessions.session_errors import VisitFailed
 from sessions.stream_watch import Alert, StreamWatch, WatchSettings
+from sessions.loop_thread import LoopThread
 
 __all__ = ["WatchLoop"]
 
@@ -25,7 +25,7 @@ __all__ = ["WatchLoop"]
 _MAX_ALERTS = 1000
 
 
-class WatchLoop:
+class WatchLoop(LoopThread):
     """Owns the `StreamWatch`, its thread and the alert queue; `start`, then `stop` (joins)."""
 
     def __init__(self, settings: WatchSettings, *, clock: Callable[[], float], log: Any,
@@ -35,23 +35,7 @@ class WatchLoop:
         self._log = log
         self._event = event
         self._alerts: deque[Event] = deque(maxlen=_MAX_ALERTS)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="stream-watch", daemon=True)
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def request_stop(self) -> None:
-        self._stop.set()
-
-    def stop(self, timeout: float | None = None) -> None:
-        self._stop.set()
-        if self._thread.ident is not None:  # started
-            self._thread.join(timeout)
+        super().__init__("stream-watch")
 
     # -- fed by the session and its readers ----------------------------------------------------------
     def watch_stream(self, stream: str, *, source: str, rate: float) -> None:

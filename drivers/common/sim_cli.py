@@ -64,7 +64,8 @@ def fault_type(known: Sequence[str]) -> Callable[[str], tuple[str, int]]:
     return parse
 
 
-def _number(text: str, what: str) -> float:
+def finite_number(text: str, what: str) -> float:
+    """A finite float from a command-line word, or one line naming `what` was expected (also used by sessions.cli_args)."""
     try:
         value = float(text)
     except ValueError:
@@ -76,7 +77,7 @@ def _number(text: str, what: str) -> float:
 
 def seconds_ge0(text: str) -> float:
     """Seconds >= 0 (`--fault-every`: 0 = once)."""
-    value = _number(text, "seconds >= 0")
+    value = finite_number(text, "seconds >= 0")
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text!r}")
     return value
@@ -84,7 +85,7 @@ def seconds_ge0(text: str) -> float:
 
 def seconds_gt0(text: str) -> float:
     """Seconds > 0 (`--stall-s`, `--unplug-s`, `--interval`)."""
-    value = _number(text, "seconds > 0")
+    value = finite_number(text, "seconds > 0")
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}")
     return value
@@ -92,7 +93,7 @@ def seconds_gt0(text: str) -> float:
 
 def ppm(text: str) -> float:
     """A clock error in ppm, |ppm| < 10000 (1 %: far beyond any crystal; a typo, not a device)."""
-    value = _number(text, "a clock error in ppm")
+    value = finite_number(text, "a clock error in ppm")
     if abs(value) >= 10_000:
         raise argparse.ArgumentTypeError(f"expected a clock error between -10000 and 10000 ppm, got {text!r}")
     return value
@@ -100,7 +101,7 @@ def ppm(text: str) -> float:
 
 def positive(text: str) -> float:
     """A finite number > 0 (`--rate`, `--mass-kg`)."""
-    value = _number(text, "a number > 0")
+    value = finite_number(text, "a number > 0")
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
     return value
