@@ -119,25 +119,37 @@ class ReplyReader:
                 out.append(text)
         return out
 
+    @staticmethod
+    def _header_ok(buf: bytearray, j: int) -> bool:
+        """A true BX header at `j` (all 6 bytes present): its CRC holds and its length is possible. C4 A5 alone is
+        not enough: binary bodies hold those two bytes about once in 750 replies."""
+        length, hcrc = struct.unpack_from("<HH", buf, j + 2)
+        return length <= MAX_REPLY and crc16(bytes(buf[j : j + 4])) == hcrc
+
     def _binary(self, buf: bytearray) -> object:
         """A binary reply at the head of `buf` (bytes: its body), `_WAIT` for more bytes, `_SKIPPED` when bytes
-        were consumed without a reply, or None when the head is not a binary reply (the ASCII path goes on)."""
+        were consumed without a reply, or None when the head is not a binary reply (the ASCII path goes on).
+
+        The first *true* header counts (see `_header_ok`): a false start is passed over, so the bytes before a
+        true header are garbage on the line, never an ASCII line that would swallow the replies behind it."""
+        cr = buf.find(b"\r")
         j = buf.find(BX_HEADER)
+        while j >= 0:
+            if 0 <= cr < j:
+                return None  # an ASCII line ends first
+            if len(buf) < j + 6:
+                return _WAIT if j == 0 or cr < 0 else None
+            if self._header_ok(buf, j):
+                break
+            j = buf.find(BX_HEADER, j + 1)
         if j < 0:
             return None
-        cr = buf.find(b"\r")
-        if 0 <= cr < j:
-            return None  # an ASCII line ends first
-        if len(buf) < j + 6:
-            return _WAIT if j == 0 or cr < 0 else None
-        length, hcrc = struct.unpack_from("<HH", buf, j + 2)
-        if crc16(bytes(buf[j : j + 4])) != hcrc or length > MAX_REPLY:
-            return None  # not a header: the bytes are part of an ASCII line (counted there if damaged)
-        if j > 0:  # bytes before a good header: garbage on the line
+        if j > 0:  # bytes before a true header: garbage on the line
             self.garbage_bytes += j
             self.resyncs += 1
             self._faults.append(("stream.resynced", f"{j} garbage bytes before a BX reply"))
             del buf[:j]
+        (length,) = struct.unpack_from("<H", buf, 2)
         total = 6 + length + 2
         if len(buf) < total:
             return _WAIT
@@ -149,9 +161,14 @@ class ReplyReader:
             self.bytes_decoded += total
             del buf[:total]
             return body
-        # damaged (or cut short and run into the next reply): drop up to the next header inside it
+        # damaged (or cut short and run into the next reply): drop up to the next true header inside it
+        cut = total
         nxt = buf.find(BX_HEADER, 2, total)
-        cut = nxt if nxt > 0 else total
+        while nxt > 0:
+            if len(buf) < nxt + 6 or self._header_ok(buf, nxt):
+                cut = nxt
+                break
+            nxt = buf.find(BX_HEADER, nxt + 1, total)
         self.crc_errors += 1
         self.garbage_bytes += cut
         self._faults.append(("frame.crc_failed", f"BX body CRC {bcrc:04X} != {crc16(body):04X}"))

@@ -175,3 +175,41 @@ def test_source_wire_counters_account_for_every_byte(sim: AuroraSimulator) -> No
     assert c["bytes_in"] > 1000 and c["crc_errors"] >= 2 and c["bytes_skipped"] > 0
     assert c["bytes_in"] == c["bytes_decoded"] + c["bytes_skipped"] + c["bytes_pending"]
     assert c["resync_tries"] <= ReplyReader.RESYNC_MAX * (c["crc_errors"] + c["malformed_frames"] + c["resyncs"])
+
+
+def _bx_body_with_start_bytes(seed: int) -> bytes:
+    """A BX-sized body (87 bytes) that holds the start bytes C4 A5 inside it, as float data sometimes does."""
+    rnd = random.Random(seed)
+    body = bytearray(rnd.randrange(256) for _ in range(87))
+    body[30:32] = b"\xc4\xa5"
+    return bytes(body.replace(b"\r", b"?"))
+
+
+def test_a_damaged_bx_reply_with_start_bytes_inside_does_not_swallow_the_next_replies() -> None:
+    """CI flake of 2026-12-01 (test_bx_faults_are_counted[bad_crc]): a damaged BX body holding C4 A5 was cut there;
+    the bytes from the false start were then read as an ASCII line until a chance CR, and the good BX replies behind
+    it were thrown away with it (8 frames lost, none damaged)."""
+    from drivers.jaw.aurora.sim_replies import bx_frame
+
+    r = ReplyReader()
+    goods = [_bx_body_with_start_bytes(s)[:40] + bytes([s]) for s in range(1, 4)]  # good replies after the damage
+    stream = bx_frame(_bx_body_with_start_bytes(0), body_crc_ok=False) + b"".join(bx_frame(g) for g in goods)
+    got: list[str | bytes] = []
+    for i in range(0, len(stream), 7):
+        got += r.feed(stream[i : i + 7])
+    assert got == goods
+    c = r.counters()
+    assert c["crc_errors"] == 1 and c["malformed"] == 0, c
+    counted(r)
+
+
+def test_a_false_start_before_a_good_bx_reply_is_garbage_not_an_ascii_line() -> None:
+    from drivers.jaw.aurora.sim_replies import bx_frame
+
+    r = ReplyReader()
+    good = _bx_body_with_start_bytes(5)
+    got = r.feed(b"\xc4\xa5\xff\xff\x00\x00" + bx_frame(good) + framed("OKAY"))
+    assert got == [good, "OKAY"]
+    c = r.counters()
+    assert c["resyncs"] == 1 and c["garbage_bytes"] == 6 and c["malformed"] == 0, c
+    counted(r)
