@@ -282,6 +282,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
 
     try:
+        if args.cmd in ("replay", "compare"):
+            from sessions.replay_cli import cmd_compare, cmd_replay
+
+            return (cmd_replay if args.cmd == "replay" else cmd_compare)(args)
+        if args.cmd == "calibrate":
+            from sessions.calibrate_cli import cmd_calibrate
+
+            return cmd_calibrate(args)
         return {"demo": cmd_demo, "record": cmd_record, "inspect": cmd_inspect, "verify": cmd_verify,
                 "recover": cmd_recover, "abandon": cmd_abandon, "config": cmd_config,
                 "simulate": cmd_simulate}[args.cmd](args)

@@ -117,6 +117,13 @@ def build_parser(*, simulators: bool = True) -> argparse.ArgumentParser:
     for cmd_parser in (d, r, a, c):  # `--config FILE` after the command too; it then wins over one given before
         cmd_parser.add_argument("--config", type=Path, default=argparse.SUPPRESS, help=config_help)
 
+    from sessions.calibrate_cli import add_calibrate_parser
+    from sessions.replay_cli import add_replay_parsers
+
+    add_replay_parsers(sub, subject_help=subject_help, visit_help=visit_help, operator_help=operator_help,
+                       config_help=config_help)
+    add_calibrate_parser(sub, operator_help=operator_help, config_help=config_help)
+
     s = sub.add_parser("simulate", help="run one device simulator alone; prints the path it serves first",
                        description="Run one device simulator alone until SIGINT/SIGTERM. Its first line is the "
                        "path it serves. `amuse-acq simulate DEVICE --help` lists the device's options; the same "

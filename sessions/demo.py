@@ -62,14 +62,15 @@ def next_demo_subject(data_dir: Path) -> str:
 
 
 def demo_calibration() -> list[dict[str, object]]:
+    """Placeholder records until the demo runs the calibration procedures on the simulated rig (issue 9)."""
     now = utc_iso()
     recs = [
-        CalibrationRecord(id="plate_tare", kind="tare", device_serial="SIM-CB4-000123",
-                          values={"offset_counts": [0, 0, 0, 0]}, performed_utc=now,
+        CalibrationRecord(id=f"plate-tare:SIM-CB4-000123:{now}", kind="plate-tare", device_serial="SIM-CB4-000123",
+                          values={"offset_counts": [0, 0, 0, 0]}, performed_utc=now, performed_by="demo",
+                          passed=True, expires_utc="2099-01-01T00:00:00Z", simulated=True),
+        CalibrationRecord(id=f"emg-noise:SIM-BIT-A:{now}", kind="emg-noise", device_serial="SIM-BIT-A",
+                          values={"rms_uv": 1.6}, performed_utc=now, performed_by="demo", passed=True,
                           expires_utc="2099-01-01T00:00:00Z", simulated=True),
-        CalibrationRecord(id="emg_noise_floor", kind="emg_noise_floor", device_serial="SIM-BIT-A",
-                          values={"rms_uv": 1.6}, performed_utc=now, expires_utc="2099-01-01T00:00:00Z",
-                          simulated=True),
     ]
     return [r.model_dump() for r in recs]
 
