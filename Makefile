@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # keep LSL on this machine (discovery on 127.0.0.1 only); a site sets its own file in production
 export LSLAPICFG := $(CURDIR)/acquisition/lsl_api.cfg
 
-.PHONY: demo test soak bench lint clean
+.PHONY: demo test soak bench lint goldens clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ soak: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/record_throughput.py
+
+# re-record the golden visits of tests/data/golden/ when a change of recorded data or events is intended
+goldens: $(STAMP)
+	$(BIN)/python -m tests.goldens.regenerate
 
 lint: $(STAMP)
 	$(BIN)/lint-imports

@@ -17,6 +17,8 @@ from typing import Any, Literal
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from acquisition.calibration_config import CalibrationSettings
+
 DEFAULT_SUBJECT_PATTERN = r"^[A-Z]{3}-[0-9]{3}$"
 #: a site code goes into every file's attributes and is printed by `inspect`: plain capitals and digits only
 DEFAULT_SITE_PATTERN = r"^[A-Z0-9]{2,16}$"
@@ -92,6 +94,8 @@ class AcqSettings(BaseSettings):
     gap_rate_window_s: float = Field(default=10.0, gt=0, description="sliding window of that gap rate")
     gap_rate_min_samples: int = Field(default=100, ge=1,
                                       description="expected samples in the window before the gap rate is judged")
+    calibration: CalibrationSettings = Field(default_factory=CalibrationSettings,
+                                             description="durations, tolerances and validity of each calibration")
 
     @field_validator("site_pattern", "subject_pattern")
     @classmethod

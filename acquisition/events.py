@@ -28,6 +28,7 @@ VISIT_RECOVERED = "visit.recovered"
 STREAM_STALLED = "stream.stalled"  # a stream silent past its threshold (payload "detected_by": "session")
 STREAM_RESUMED = "stream.resumed"
 STREAM_GAP_RATE_HIGH = "stream.gap_rate_high"  # too many samples missing over a sliding window
+CALIBRATION_RECORDED = "calibration.recorded"  # a calibration taken during the visit; payload "batch", "ids"
 
 
 # -- the drivers' vocabulary ------------------------------------------------------------------------------------

@@ -12,7 +12,9 @@ Pseudonymisation is declared on the contract, not decided by the session from a 
 scanner whose event payloads name files, folders or ports only by aliases (never a vendor file name, which may be
 the patient's) sets the optional class attribute `emits_pseudonymous_names = True`. Absent, it is False and the
 session pseudonymises the names in its payloads (`sessions.privacy.scrub_names`). `emits_pseudonymous_names(src)`
-is the one place that reads it. (It is documented, not declared, on the Protocols: a runtime-checkable Protocol
+is the one place that reads it. Likewise `keeps_event_steps = True` (read by `keeps_event_steps(src)`): the source's
+events carry the step they belong to, "" included (a replay of a recorded visit), and the session must not tag an
+event without one by the step in force at its time. (It is documented, not declared, on the Protocols: a runtime-checkable Protocol
 would make every member mandatory for `isinstance`.)
 
 `ScanSource` is the other contract: a file-delivering instrument (the facial scanner) polled for finished
@@ -108,6 +110,11 @@ class ScanSource(Protocol):
 def emits_pseudonymous_names(source: object) -> bool:
     """The source's declaration that its event payloads need no pseudonymising (absent: False, they do)."""
     return getattr(source, "emits_pseudonymous_names", False) is True  # a truthy non-bool is not a declaration
+
+
+def keeps_event_steps(source: object) -> bool:
+    """The source's declaration that its events' `step` is final, "" included (absent: False, the session tags)."""
+    return getattr(source, "keeps_event_steps", False) is True
 
 
 _S = TypeVar("_S", Source, ScanSource)

@@ -16,9 +16,11 @@ Kinds (the CLI spelling, `amuse-acq calibrate KIND`):
 from __future__ import annotations
 
 import datetime as _dt
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 CalibrationKind = Literal["plate-tare", "plate-mass", "jaw-reference", "emg-noise", "scanner-scale"]
 CALIBRATION_KINDS: tuple[CalibrationKind, ...] = ("plate-tare", "plate-mass", "jaw-reference", "emg-noise",
@@ -27,8 +29,21 @@ CALIBRATION_KINDS: tuple[CalibrationKind, ...] = ("plate-tare", "plate-mass", "j
 PER_VISIT_KINDS: frozenset[str] = frozenset({"jaw-reference"})
 
 
+class CalibrationRefused(ValueError):
+    """The procedure could not be performed as asked (plate not empty, signal too noisy, nothing placed...): one
+    line saying what was expected and what was found. Nothing is stored (`amuse-acq calibrate` exits 2); a
+    measurement made and found out of tolerance is a failed record instead."""
+
+
 def _utc(value: str) -> _dt.datetime:
     return _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def utc_text(when: _dt.datetime) -> str:
+    """UTC ISO-8601 with `Z` and microseconds (as `acquisition.clock.utc_iso`), from an aware datetime."""
+    if when.tzinfo is None:
+        raise ValueError(f"expected an aware (UTC) datetime, found naive {when.isoformat()}")
+    return when.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class CalibrationRecord(BaseModel):
@@ -42,7 +57,7 @@ class CalibrationRecord(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    id: str = Field(min_length=1, max_length=120)
+    id: str = Field(min_length=1, max_length=200)
     kind: CalibrationKind
     device_model: str = Field(default="", max_length=120)
     device_serial: str = Field(min_length=1, max_length=120)
@@ -66,6 +81,25 @@ class CalibrationRecord(BaseModel):
         _utc(v)
         return v
 
+    @field_validator("values", "residuals", "tolerances")
+    @classmethod
+    def _strict_json(cls, v: dict[str, Any]) -> dict[str, Any]:
+        # the record goes to a JSON file and into HDF5 attributes: plain JSON only, no NaN, no numpy arrays
+        try:
+            json.dumps(v, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"expected plain JSON (numbers finite, lists not arrays): {exc}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _verdict(self) -> "CalibrationRecord":
+        if self.passed == bool(self.reasons):
+            raise ValueError("a failed record says why (reasons) and a passed one has no reasons; found "
+                             f"passed={self.passed} with {len(self.reasons)} reason(s)")
+        if self.expires <= self.performed:
+            raise ValueError(f"expires_utc {self.expires_utc} is not after performed_utc {self.performed_utc}")
+        return self
+
     def expired(self, at: _dt.datetime | None = None) -> bool:
         at = at or _dt.datetime.now(_dt.timezone.utc)
         return at >= _utc(self.expires_utc)
@@ -73,3 +107,36 @@ class CalibrationRecord(BaseModel):
     def in_force(self, at: _dt.datetime | None = None) -> bool:
         """Passed and not expired at `at` (default now)."""
         return self.passed and not self.expired(at)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(kind, device_serial): a newer record with the same key supersedes this one."""
+        return self.kind, self.device_serial
+
+    @property
+    def performed(self) -> _dt.datetime:
+        return _utc(self.performed_utc)
+
+    @property
+    def expires(self) -> _dt.datetime:
+        return _utc(self.expires_utc)
+
+
+def new_record(*, kind: CalibrationKind, device_serial: str, device_model: str = "", performed_by: str,
+               valid_for: _dt.timedelta, values: Mapping[str, Any], residuals: Mapping[str, Any] | None = None,
+               reasons: Sequence[str] = (), tolerances: Mapping[str, Any] | None = None,
+               procedure_version: str = "1", simulated: bool = False,
+               now: _dt.datetime | None = None) -> CalibrationRecord:
+    """A record of a procedure just performed: passed exactly when `reasons` is empty, expiring `valid_for` after
+    `now` (default: the current UTC time). Its `id` is a draft: `CalibrationStore.append` gives the final one and
+    the `supersedes` link."""
+    if valid_for <= _dt.timedelta(0):
+        raise ValueError(f"a calibration must hold for a positive time, got {valid_for}")
+    now = now or _dt.datetime.now(_dt.timezone.utc)
+    performed = utc_text(now)
+    return CalibrationRecord(
+        id=f"{kind}:{device_serial}:{performed}"[:200], kind=kind, device_model=device_model,
+        device_serial=device_serial, performed_utc=performed, performed_by=performed_by,
+        expires_utc=utc_text(now + valid_for), values=dict(values), residuals=dict(residuals or {}),
+        passed=not reasons, reasons=list(reasons), tolerances=dict(tolerances or {}),
+        procedure_version=procedure_version, simulated=simulated)

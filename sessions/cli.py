@@ -122,12 +122,15 @@ def cmd_record(args: argparse.Namespace) -> int:
         raise CliError(validation_message(exc, "--lsl")) from None
     prepare_data_dir(settings.data_dir, create=settings.create_data_dir)
     check_visit_free(settings.data_dir, ident.key)
+    from sessions.visit_calibration import records_in_force
+
+    calibration = records_in_force(settings.data_dir)  # a damaged store refuses before anything is resolved
     sources = [LslInletSource(cfg) for cfg in configs]
     # resolve every stream before claiming the visit: a typo must not leave an empty recording behind
     for src in sources:
         src.open()
     try:
-        session = SessionManager.open(settings, ident, simulated=args.simulated)
+        session = SessionManager.open(settings, ident, simulated=args.simulated, calibration=calibration)
     except BaseException:  # e.g. the journal could not be written (VisitOpenFailed): let go of the inlets
         for src in sources:
             src.close()
@@ -258,16 +261,19 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # the simulators' options only matter to `simulate` (and to a --help, which may list them)
-    parser = build_parser(simulators=any(a in ("simulate", "-h", "--help") for a in argv))
+    parser = build_parser(simulators=any(a in ("simulate", "-h", "--help") for a in argv),
+                          calibrate_kinds=any(a in ("calibrate", "-h", "--help") for a in argv))
     try:  # argparse exits on a refused argument (one line, exit 2) or on --help: a code returned, like the rest
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 2
     # the demo talks to a person: its progress lines, and only warnings from the machinery
-    configure(level=args.log_level or os.environ.get("AMUSE_LOG_LEVEL") or ("WARNING" if args.cmd == "demo" else None))
+    quiet = args.cmd in ("demo", "calibrate")  # a technician reads these: warnings only, unless asked
+    configure(level=args.log_level or os.environ.get("AMUSE_LOG_LEVEL") or ("WARNING" if quiet else None))
     from pydantic import ValidationError
 
     from acquisition.source import SourceError
+    from acquisition.visitfile.reader import VisitFileError
     from acquisition.visitfile.seal import SealError
     from sessions.abandon import AbandonRefused
     from sessions.cli_args import one_line, validation_message
@@ -301,6 +307,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail("refused" if exc.code == 2 else "error", exc, exc.code)
     except (SourceError, SessionError, SealError) as exc:
         return fail("error", exc, 1)
+    except VisitFileError as exc:  # a visit file a command reads is unsealed, damaged or altered
+        return fail("refused", exc, 1)
     except ValidationError as exc:
         return fail("refused", validation_message(exc), 2)
     except OSError as exc:

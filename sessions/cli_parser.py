@@ -27,10 +27,12 @@ def _simulators() -> list[SimCommand]:
     return sorted((*bitalino.COMMANDS, *aurora.COMMANDS, *plates.COMMANDS, *scanner.COMMANDS), key=lambda c: c.name)
 
 
-def build_parser(*, simulators: bool = True) -> argparse.ArgumentParser:
+def build_parser(*, simulators: bool = True, calibrate_kinds: bool = True) -> argparse.ArgumentParser:
     """The whole parser. `simulators=False` leaves the `simulate DEVICE` sub-commands out: importing the four
     simulator modules costs ~0.12 CPU-s, paid by every `record` for nothing (measured with
-    bench/record_throughput.py at m = 1); `main` asks for them only when the command line may need them."""
+    bench/record_throughput.py at m = 1); `main` asks for them only when the command line may need them.
+    `calibrate_kinds=False` likewise leaves out the `calibrate KIND` sub-commands (their modules import numpy and
+    the calibration procedures, ~0.2 s)."""
     from acquisition.config import DEFAULT_SITE_PATTERN, DEFAULT_SUBJECT_PATTERN
     from sessions.cli_args import (OneLineParser, channel_index, duration_seconds, log_level, lsl_name,
                                    positive_seconds, speed_factor)
@@ -122,7 +124,7 @@ def build_parser(*, simulators: bool = True) -> argparse.ArgumentParser:
 
     add_replay_parsers(sub, subject_help=subject_help, visit_help=visit_help, operator_help=operator_help,
                        config_help=config_help)
-    add_calibrate_parser(sub, operator_help=operator_help, config_help=config_help)
+    add_calibrate_parser(sub, operator_help=operator_help, config_help=config_help, kinds=calibrate_kinds)
 
     s = sub.add_parser("simulate", help="run one device simulator alone; prints the path it serves first",
                        description="Run one device simulator alone until SIGINT/SIGTERM. Its first line is the "

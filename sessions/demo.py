@@ -18,10 +18,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from acquisition.clock import utc_iso
+from acquisition.calibration_config import CalibrationSettings
 from acquisition.config import AcqSettings
 from acquisition.visitfile.manifest import read_manifest
-from calibration.records import CalibrationRecord
+from calibration.records import PER_VISIT_KINDS, CalibrationRefused
+from calibration.store import CalibrationStore
+from sessions.calibrate_cli import available_commands, default_args, result_line
+from sessions.calibrate_kinds.base import CalibrationContext
 from sessions.manager import SealedVisit, SessionManager, SessionState
 from sessions.session_errors import VisitFailed
 from sessions.protocol import DEFAULT_PROTOCOL
@@ -29,6 +32,7 @@ from sessions.data_dir import DEMO_DEFAULT_DATA_DIR, check_visit_free, prepare_d
 from sessions.scan_encoding import encode_capture
 from sessions.simulated_rig import SimulatedRig
 from sessions.subject import VisitIdentity, validate_visit
+from sessions.visit_calibration import records_in_force, store_failures
 
 #: accelerated duration of each device step, seconds (the nominal durations are in sessions.protocol)
 DEMO_DURATIONS = {
@@ -61,18 +65,43 @@ def next_demo_subject(data_dir: Path) -> str:
     raise RuntimeError(f"{data_dir}: no free SIM-NNN subject left for the demo")
 
 
-def demo_calibration() -> list[dict[str, object]]:
-    """Placeholder records until the demo runs the calibration procedures on the simulated rig (issue 9)."""
-    now = utc_iso()
-    recs = [
-        CalibrationRecord(id=f"plate-tare:SIM-CB4-000123:{now}", kind="plate-tare", device_serial="SIM-CB4-000123",
-                          values={"offset_counts": [0, 0, 0, 0]}, performed_utc=now, performed_by="demo",
-                          passed=True, expires_utc="2099-01-01T00:00:00Z", simulated=True),
-        CalibrationRecord(id=f"emg-noise:SIM-BIT-A:{now}", kind="emg-noise", device_serial="SIM-BIT-A",
-                          values={"rms_uv": 1.6}, performed_utc=now, performed_by="demo", passed=True,
-                          expires_utc="2099-01-01T00:00:00Z", simulated=True),
-    ]
-    return [r.model_dump() for r in recs]
+#: capture and settling seconds of the demo's plate procedures (the defaults, meant for a technician's hands, would
+#: add some 20 s to a one-minute demo); divided by --speed, never below these floors
+DEMO_CALIBRATION_S = {"capture_s": (1.0, 0.5), "settle_s": (0.4, 0.3)}
+
+
+def _demo_settings(settings: AcqSettings, speed: float) -> AcqSettings:
+    cal = settings.calibration.model_dump()
+    for section in ("plate_tare", "plate_mass"):
+        for name, (seconds, floor) in DEMO_CALIBRATION_S.items():
+            cal[section][name] = max(floor, seconds / speed)
+    return settings.model_copy(update={"calibration": CalibrationSettings.model_validate(cal)})
+
+
+def demo_calibration(settings: AcqSettings, rig: SimulatedRig, *, operator: str, speed: float = 1.0,
+                     progress: Callable[[str], None] = print,
+                     stop: threading.Event | None = None) -> list[dict[str, object]]:
+    """The records in force for the demo's visit, after running on `rig` every procedure (but those taken on the
+    patient during the visit) that has no simulated record in force in `DATA_DIR/calibration/`, into that store:
+    the real procedures on the simulated instruments, each said in one line."""
+    store = CalibrationStore(Path(settings.data_dir))
+    with store_failures():
+        in_force = {r.kind for r in store.in_force() if r.simulated}
+    quick = _demo_settings(settings, speed)
+    for command in available_commands():
+        if command.kind in PER_VISIT_KINDS or command.kind in in_force or (stop is not None and stop.is_set()):
+            continue
+        ctx = CalibrationContext(settings=quick, operator=operator, simulate=True, say=lambda _line: None, rig=rig)
+        try:
+            record = command.run(default_args(command, operator=operator), ctx)
+        except CalibrationRefused as exc:
+            progress(f"demo: no {command.kind} record in force; on the simulated rig it was refused: {exc}")
+            continue
+        with store_failures():
+            stored, path = store.append(record)
+        progress(f"demo: no {command.kind} record in force; ran it on the simulated rig: {result_line(stored)} "
+                 f"(stored: {path})")
+    return records_in_force(Path(settings.data_dir))
 
 
 class DemoStop(threading.Event):
@@ -108,10 +137,13 @@ def run_demo(settings: AcqSettings, *, subject: str | None = None, visit: str = 
     steps = DEFAULT_PROTOCOL.for_visit(code)
     progress(f"demo: simulated visit {ident.key} ({len(steps)} protocol steps) into {data_dir.resolve()}")
     with SimulatedRig(seed=sum(map(ord, ident.key))) as rig:
+        calibration = demo_calibration(settings, rig, operator=operator, speed=speed, progress=progress, stop=stop)
         if stop.is_set():
             progress(f"demo: stopped ({stop.reason}) before the visit was opened; nothing recorded")
             return None
-        session = SessionManager.open(settings, ident, simulated=True, calibration=demo_calibration(),
+        progress(f"demo: {len(calibration)} calibration record(s) in force copied into the visit: "
+                 + (", ".join(f"{r['kind']} ({r['device_serial']})" for r in calibration) or "none"))
+        session = SessionManager.open(settings, ident, simulated=True, calibration=calibration,
                                       scan_encoder=encode_capture)
         done = 0
         try:

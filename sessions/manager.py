@@ -29,18 +29,20 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from acquisition.clock import utc_iso
 from acquisition.config import AcqSettings
-from acquisition.events import SOURCE_STARTED, Event, EventKind
+from acquisition.events import CALIBRATION_RECORDED, SOURCE_STARTED, Event, EventKind
 from acquisition.journal import Journal, JournalError
-from acquisition.journal.records import CloseRecord, OutcomesRecord, journal_stream, journal_visit
+from acquisition.journal.records import (CloseRecord, OutcomesRecord, journal_calibration, journal_stream,
+                                         journal_visit)
 from acquisition.lslenv import local_clock
 from acquisition.log import get_logger
 from acquisition.source import ScanSource, Source, StepAware
 from acquisition.stream import StreamSpec
 from acquisition.visitfile.compactor import Compactor
+from acquisition.visitfile.reader import ReplayOf
 from sessions.compaction_loop import CompactionLoop
 from sessions.data_dir import prepare_data_dir
 from sessions.reader_thread import ReaderContext, ReaderThread
@@ -57,6 +59,9 @@ from sessions.visit_journal import VisitJournal, opening_attrs
 from sessions.visit_store import VisitStore
 from sessions.watch_loop import WatchLoop
 
+if TYPE_CHECKING:
+    from calibration.records import CalibrationRecord
+
 __all__ = ["ScanSource", "SealedVisit", "SessionError", "SessionManager", "SessionState", "VisitFailed", "finalize"]
 
 
@@ -72,10 +77,11 @@ class SessionManager:
 
     def __init__(self, settings: AcqSettings, identity: VisitIdentity, *, simulated: bool,
                  clock: Callable[[], float] = local_clock, scan_encoder: ScanEncoder | None = None,
-                 watch: WatchSettings | None = None) -> None:
+                 watch: WatchSettings | None = None, replay_of: ReplayOf | None = None) -> None:
         self.settings = settings
         self.identity = identity
         self.simulated = simulated
+        self.replay_of = replay_of
         self._clock = clock
         self._log = get_logger("session", visit=identity.key)
         self.store = VisitStore(settings.data_dir)
@@ -84,8 +90,11 @@ class SessionManager:
         self.sealed: SealedVisit | None = None  # set by a successful close
         self._readers: dict[str, SourceReader] = {}
         self._scanners: dict[str, ScanReader] = {}
+        self._removed: list[ReaderThread] = []  # stopped by `remove_source`: their last counters stay in the QC
         self._step: str = ""
         self._step_rep = 0
+        self._calibration_ids: set[str] = set()  # ids in the visit's /calibration (unique: they name its attributes)
+        self._calibration_batches = 0  # calibrations recorded during the visit (`record_calibration`)
         self._scan_encoder = scan_encoder
         self._timeline = StepTimeline()
         self._watch = WatchLoop(watch or WatchSettings.from_settings(settings), clock=clock, log=self._log,
@@ -102,14 +111,23 @@ class SessionManager:
     def open(cls, settings: AcqSettings, identity: VisitIdentity, *, simulated: bool,
              calibration: Sequence[Mapping[str, Any]] = (), config_snapshot: Mapping[str, Any] | None = None,
              clock: Callable[[], float] = local_clock, scan_encoder: ScanEncoder | None = None,
-             watch: WatchSettings | None = None) -> "SessionManager":
+             watch: WatchSettings | None = None, replay_of: ReplayOf | None = None) -> "SessionManager":
         """Claim the visit (refused if it exists), start the journal, the compactor and the delivery watch
         (`watch`: its thresholds, default from `settings`). A missing data directory is refused (`DataDirError`)
         unless `settings.create_data_dir`: an unmounted data disk must not put visits on the system disk. A journal
-        that cannot be written here (a full disk) is `VisitOpenFailed`: nothing recorded, the claim undone."""
+        that cannot be written here (a full disk) is `VisitOpenFailed`: nothing recorded, the claim undone.
+
+        `replay_of`: this visit replays that sealed file (`sessions.replay`): the file says so (root attribute
+        `replay_of`), production mode refuses it (a replay is never trial data), and the delivery watch is off
+        (the original's own stall and gap-rate events are replayed from the file; a virtual clock that jumps
+        would raise false ones)."""
         if settings.production and simulated:
             raise SessionError("production mode refuses a simulated visit")
-        self = cls(settings, identity, simulated=simulated, clock=clock, scan_encoder=scan_encoder, watch=watch)
+        if settings.production and replay_of is not None:
+            raise SessionError(f"production mode refuses to record a replay of {replay_of.file} as a new visit: a "
+                               "replay is never trial data")
+        self = cls(settings, identity, simulated=simulated, clock=clock, scan_encoder=scan_encoder, watch=watch,
+                   replay_of=replay_of)
         prepare_data_dir(settings.data_dir, create=settings.create_data_dir)
         self._visit_lock = self.store.claim(self.key)  # held until sealed: `recover` leaves this visit alone
         try:
@@ -133,9 +151,10 @@ class SessionManager:
             chunk_recorded=lambda ch: self._watch.on_chunk(ch.stream, ch.device_seq))
         t0, utc0 = clock(), utc_iso()
         attrs = opening_attrs(settings, identity, simulated=self.simulated, config_snapshot=config_snapshot,
-                              t0=t0, utc0=utc0)
+                              t0=t0, utc0=utc0, replay_of=self.replay_of)
         # the visit record and calibration go to `meta` and, as copies, to `meta-copy`
         journal_visit(self.journal, attrs, [dict(r) for r in calibration])
+        self._calibration_ids = {str(r["id"]) for r in calibration if r.get("id")}
         self.event("visit_open", "visit.opened", payload={"subject": identity.subject, "visit": identity.visit.value,
                                                           "operator": identity.operator})
         self.event("clock", "clock.pair", payload={"t_lsl": t0, "utc": utc0, "boot_id": attrs.boot_id})
@@ -144,9 +163,10 @@ class SessionManager:
             writer_options={"compression": settings.compression, "compression_level": settings.compression_level,
                             "cache_bytes": settings.hdf5_cache_mb * 1024 * 1024},
             interval_s=settings.compaction_interval_s, clock=clock, log=self._log, write_counters=vj.write_meta,
-            event=self.event, readers=self._all_readers, alert=self._watch.push)
+            event=self.event, readers=self._counted_readers, alert=self._watch.push)
         self._compaction.start()
-        self._watch.start()
+        if self.replay_of is None:
+            self._watch.start()
 
     def _open_failed(self, exc: BaseException) -> VisitOpenFailed:
         """The journal failed while opening: undo it all (`session_teardown.undo_open`), release the claim."""
@@ -180,6 +200,11 @@ class SessionManager:
 
     def _all_readers(self) -> list[ReaderThread]:
         return [*self._readers.values(), *self._scanners.values()]
+
+    def _counted_readers(self) -> list[ReaderThread]:
+        """Whose counters the QC snapshots: the running readers, after those removed before (same name: the
+        running one wins)."""
+        return [*self._removed, *self._all_readers()]
 
     @property
     def state(self) -> SessionState:
@@ -251,7 +276,7 @@ class SessionManager:
         self.event("device", SOURCE_STARTED, stream=",".join(reader.specs),
                    payload={"source": source.name, "streams": list(reader.specs),
                             "devices": [json.loads(s.device.model_dump_json()) for s in specs]})
-        for spec in specs:
+        for spec in specs if self.replay_of is None else ():
             self._watch.watch_stream(spec.name, source=source.name, rate=spec.nominal_rate)
         if self._step and isinstance(source, StepAware):
             source.set_step(self._step, 0.0)
@@ -261,10 +286,12 @@ class SessionManager:
         return specs
 
     def remove_source(self, name: str) -> None:
-        r = self._readers.pop(name, None)
+        """Stop the source or scanner `name` now (its `source.stopped`), before the visit closes."""
+        r: ReaderThread | None = self._readers.pop(name, None) or self._scanners.pop(name, None)
         if r is None:
             raise SessionError(f"no source named {name!r}")
         self._stop_reader(r)
+        self._removed.append(r)
 
     def _stop_reader(self, r: ReaderThread) -> None:
         self._watch.forget(r.stream_names)  # its silence from now on is the stop, not a stall
@@ -340,6 +367,29 @@ class SessionManager:
             raise self._failure
         assert self._journal is not None
         self._journal.write_meta(OutcomesRecord(rows=[tuple(r) for r in rows]))
+
+    def record_calibration(self, record: CalibrationRecord) -> None:
+        """Add a calibration taken during the visit (a per-visit kind: the jaw reference captured at the start of
+        the jaw battery) to the visit file's `/calibration`, beside the records in force at open. Journalled in
+        `meta` and `meta-copy` (`journal_calibration`, a batch number of its own), then announced by a
+        `calibration.recorded` event (kind `qc`) so the compactor's ledger reports it lost if both copies are.
+        A failed record is stored too: it is on the record that the calibration was tried. Ids are unique."""
+        self._require(SessionState.recording)
+        if record.id in self._calibration_ids:
+            raise SessionError(f"calibration {record.id!r} is already in visit {self.key}")
+        assert self._journal is not None
+        batch = self._calibration_batches + 1
+        self._journal.check()
+        try:
+            journal_calibration(self.journal, [record.model_dump(mode="json")], batch=batch)
+        except (JournalError, OSError) as exc:  # a full disk: the visit fails, in one line
+            raise self._ctx.journal_failed(exc) from None
+        self._calibration_batches = batch
+        self._calibration_ids.add(record.id)
+        self.event("qc", CALIBRATION_RECORDED, payload={"batch": batch, "ids": [record.id], "kind": record.kind,
+                                                         "device_serial": record.device_serial,
+                                                         "passed": record.passed})
+        self._log.info("calibration.recorded", kind=record.kind, id=record.id, passed=record.passed)
 
     def close(self) -> SealedVisit:
         """Stop sources, journal the tail, finish the file, verify it against the journal and seal it.

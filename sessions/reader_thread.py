@@ -29,7 +29,7 @@ import numpy as np
 from acquisition.chunk import Chunk
 from acquisition.events import SOURCE_STOPPED, Event
 from acquisition.journal import Journal
-from acquisition.source import StepAware, emits_pseudonymous_names
+from acquisition.source import StepAware, emits_pseudonymous_names, keeps_event_steps
 from sessions.privacy import scrub_names
 from sessions.session_errors import SessionError, error_summary
 
@@ -83,6 +83,8 @@ class ReaderThread:
         self._log = ctx.log
         # pseudonymise file/folder names in its event payloads unless it declares it does not need it
         self._scrub = not emits_pseudonymous_names(source)
+        # a replay's events carry their recorded step ("" included): never re-tagged by the replay's timing
+        self._tag_steps = not keeps_event_steps(source)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"{self.thread_prefix}:{source.name}", daemon=True)
         self._state = ReaderState.running
@@ -186,7 +188,7 @@ class ReaderThread:
             self._log.error("source.events_failed", source=self.name, error=error_summary(exc))
             return
         for ev in evs:
-            if not ev.step:  # the step in force when it happened, not when it was collected
+            if not ev.step and self._tag_steps:  # the step in force when it happened, not when it was collected
                 step = self._ctx.step_at(ev.t_lsl)
                 if step:
                     ev = ev.model_copy(update={"step": step})

@@ -59,7 +59,8 @@ class ScanReader(ReaderThread):
             self._attempt_succeeded()
         for cap in captures:
             scan_id, arrays, attrs = self._encoder(cap)
-            attrs = {**attrs, "step": self._ctx.current_step()}
+            # the step in force now, unless the encoder gives the capture's own (a replay: the original's)
+            attrs = {"step": self._ctx.current_step(), **attrs}
             try:
                 self._ctx.journal.log("scans").append(encode_scan(scan_id, arrays, attrs))
             except (JournalError, OSError) as exc:

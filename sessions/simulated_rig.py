@@ -33,6 +33,7 @@ from drivers.scanner.simulator import ScannerSimulator
 from drivers.scanner.source import ScannerConfig, ScannerSource
 from drivers.scanner.usb_identity import UsbExpectation
 from drivers.scanner.usb_sim_backend import SimUsbBackend, SimUsbDevice
+from drivers.signals.plate_load import PlateLoad
 from drivers.stabilometry.cell_board.driver import CellBoardSource
 from drivers.stabilometry.cell_board.simulator import CellBoardSimulator
 from drivers.stabilometry.config import CellBoardConfig
@@ -93,6 +94,9 @@ class _Devices:
             return [str(p) for p in self.scanner.write_photos(**cmd[1])]
         if op == "fault":
             self.by_name[cmd[1]].faults.arm(cmd[2], cmd[3])
+            return None
+        if op == "place_load":  # a calibration step on the plate: a known mass, the empty plate, or (None) the subject
+            self.by_name["plate"].place_load(None if cmd[1] is None else PlateLoad.model_validate(cmd[1]))
             return None
         raise ValueError(f"unknown rig command {op!r}")
 
@@ -187,8 +191,11 @@ class SimulatedRig:
         ))
         jaw = AuroraJawSource(AuroraConfig(path=str(dev / "aurora"), incisal_offset_mm=INCISAL_OFFSET_MM,
                                            icp_mm=ICP_HEAD_MM, simulated=True), name="aurora")
-        plate = CellBoardSource(CellBoardConfig(port=str(dev / "cellboard"), simulated=True))
-        return [emg, jaw, plate]  # type: ignore[list-item]
+        return [emg, jaw, self.plate_source()]  # type: ignore[list-item]
+
+    def plate_source(self) -> CellBoardSource:
+        """A driver on the rig's cell board (the visit's, or a calibration's before the visit)."""
+        return CellBoardSource(CellBoardConfig(port=str(self.workdir / "dev" / "cellboard"), simulated=True))
 
     def scanner(self, **watch: Any) -> ScannerSource:
         """The scanner driver on the simulator's export folder; `watch` overrides `WatchConfig` fields."""
@@ -220,6 +227,10 @@ class SimulatedRig:
         if views is not None:
             extra["views"] = tuple(views)
         return self._call("main", "photos", extra)
+
+    def place_load(self, load: PlateLoad | None) -> None:
+        """A still known load on the plate instead of the subject (calibration steps); None: the subject again."""
+        self._call("main", "place_load", None if load is None else load.model_dump())
 
     def arm_fault(self, device: str, fault: str, count: int = 1) -> None:
         """Arm a fault on one simulated device: emg_a, emg_b, aurora, plate or scanner."""

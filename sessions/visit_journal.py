@@ -25,6 +25,7 @@ from acquisition.config import AcqSettings
 from acquisition.events import Event
 from acquisition.journal import Journal, JournalError, encode_event
 from acquisition.journal.records import VisitAttrs, encode_meta
+from acquisition.visitfile.schema import REPLAY_OF_ATTR
 from sessions.session_errors import SessionError, VisitFailed, error_summary, storage_reason
 from sessions.subject import VisitIdentity
 
@@ -121,12 +122,15 @@ class VisitJournal:
 
 
 def opening_attrs(settings: AcqSettings, identity: VisitIdentity, *, simulated: bool,
-                  config_snapshot: Mapping[str, Any] | None, t0: float, utc0: str) -> VisitAttrs:
-    """The visit record's attributes as the visit opens (the journal's first record, the file's root)."""
+                  config_snapshot: Mapping[str, Any] | None, t0: float, utc0: str,
+                  replay_of: BaseModel | None = None) -> VisitAttrs:
+    """The visit record's attributes as the visit opens (the journal's first record, the file's root); a replay
+    adds `replay_of` (JSON, `acquisition.visitfile.schema.REPLAY_OF_ATTR`)."""
+    extra = {} if replay_of is None else {REPLAY_OF_ATTR: replay_of.model_dump_json()}
     config = (config_snapshot if config_snapshot is not None
               # the data dir's path is the exam-room PC's, not the trial's: its name only
               else {**json.loads(settings.model_dump_json()), "data_dir": settings.data_dir.name})
     return VisitAttrs(
         software_version=__version__, site=identity.site, subject=identity.subject, visit=identity.visit.value,
         operator=identity.operator, started_utc=utc0, closed_utc="", state="recording", simulated=bool(simulated),
-        config=json.dumps(config, sort_keys=True), boot_id=boot_id(), started_t_lsl=t0)
+        config=json.dumps(config, sort_keys=True), boot_id=boot_id(), started_t_lsl=t0, **extra)

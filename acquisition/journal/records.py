@@ -6,10 +6,11 @@ and counted, never silently ignored.
 
 Why copies outside `meta`: a flipped bit in one record must not lose intact samples. The records needed to
 rebuild a visit are written twice, in two different files:
-- the visit record (and the calibration in force) in `meta` AND in `meta-copy` (a log written only at open);
+- the visit record (and the calibration in force) in `meta` AND in `meta-copy` (a log written at open, and
+  again for a calibration taken during the visit);
 - each stream's description in `meta` AND as the first record of that stream's own log `streams/<name>`.
 A copy inside a log of chunks is told apart from them by `COPY_MAGIC` (a chunk starts with `b"AC"`), see
-`is_copy_payload`. `journal_visit` and `journal_stream` are the only writers of this layout.
+`is_copy_payload`. `journal_visit`, `journal_calibration` and `journal_stream` are the only writers of this layout.
 """
 
 from __future__ import annotations
@@ -71,11 +72,14 @@ class StreamRecord(BaseModel):
 
 
 class CalibrationRecord(BaseModel):
-    """The calibration records in force during the visit (copy: `meta-copy`)."""
+    """The calibration records in force during the visit (copy: `meta-copy`). `batch` 0: those in force at open
+    (counted by the visit record); 1, 2...: each one taken during the visit (a per-visit kind such as the jaw
+    reference), announced by a `calibration.recorded` event so its loss is noticed too (`journal_calibration`)."""
 
     model_config = _CONFIG
     type: Literal["calibration"] = "calibration"
     records: list[dict[str, Any]]
+    batch: int = Field(default=0, ge=0)
 
 
 class CountersRecord(BaseModel):
@@ -157,6 +161,18 @@ def journal_visit(journal: Journal, attrs: VisitAttrs, calibration: Sequence[dic
         for r in recs:
             w.append(encode_meta(r))
     return visit
+
+
+def journal_calibration(journal: Journal, records: Sequence[dict[str, Any]], *, batch: int) -> CalibrationRecord:
+    """Write calibration records taken during the visit (`batch` >= 1, one number per call) in `meta` and, as a
+    copy, in `meta-copy`. The caller then journals a `calibration.recorded` event naming the batch: the events
+    log is the third place that knows of it, so losing both copies is reported, not an empty `/calibration`."""
+    if batch < 1:
+        raise ValueError(f"batch 0 is the calibration in force at open (journal_visit); got batch {batch}")
+    rec = CalibrationRecord(records=[dict(r) for r in records], batch=batch)
+    for log in ("meta", META_COPY_LOG):
+        journal.log(log).append(encode_meta(rec))
+    return rec
 
 
 def journal_stream(journal: Journal, spec: StreamSpec) -> StreamRecord:

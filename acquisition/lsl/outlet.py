@@ -24,15 +24,20 @@ _LSL_TYPE = {
 }
 
 
-def stream_info(spec: StreamSpec, *, chunk_size: int = 0, name_prefix: str = "amuse_") -> "pylsl.StreamInfo":
-    """Build the StreamInfo of `spec` with XDF channel metadata and the device identity."""
+def stream_info(spec: StreamSpec, *, chunk_size: int = 0, name_prefix: str = "amuse_", name_suffix: str = "",
+                channel_format: int = pylsl.cf_float32, source_id: str | None = None) -> "pylsl.StreamInfo":
+    """Build the StreamInfo of `spec` with XDF channel metadata and the device identity.
+
+    The live view uses the defaults (float32 physical values, source_id = serial); the LSL replay of a sealed
+    visit (acquisition/replay/lsl_player.py) republishes raw codes in an integer format under a name and
+    source_id of its own (`-replay`), so it can never be taken for the live device."""
     info = pylsl.StreamInfo(
-        name=name_prefix + spec.name,
+        name=name_prefix + spec.name + name_suffix,
         type=_LSL_TYPE.get(spec.kind, "Misc"),
         channel_count=spec.n_channels,
         nominal_srate=spec.nominal_rate if spec.nominal_rate > 0 else pylsl.IRREGULAR_RATE,
-        channel_format=pylsl.cf_float32,
-        source_id=spec.device.serial,
+        channel_format=channel_format,
+        source_id=spec.device.serial if source_id is None else source_id,
     )
     desc = info.desc()
     chans = desc.append_child("channels")

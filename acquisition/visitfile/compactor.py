@@ -3,7 +3,8 @@
 The journal of a visit has these logs (records typed in `acquisition.journal.records`):
 - `meta`: the `MetaRecord` union: `visit` (root attributes, first), `stream` (before that stream's first
   chunk), `calibration`, `counters` (source QC counters, periodically), `outcomes`, `close`, `recovered`.
-- `meta-copy`: a second copy of the visit and calibration records.
+- `meta-copy`: a second copy of the visit and calibration records (a calibration taken during the visit is
+  also announced by a `calibration.recorded` event, so the ledger knows to expect it).
 - `events`: `Event` records.
 - `streams/<name>`: a copy of the stream's description, then `Chunk` records.
 - `scans`: scan records (`scan_record`).
@@ -25,7 +26,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from acquisition.chunk import Chunk
-from acquisition.events import Event
+from acquisition.events import CALIBRATION_RECORDED, Event
 from acquisition.journal import JournalFormatError, LogCursor, decode_chunk, decode_event
 from acquisition.journal.records import (
     CalibrationRecord,
@@ -156,6 +157,8 @@ class Compactor:
                 self.last_event_utc = ev.utc
             if ev.name == CLOCK_PAIR:
                 self.clock_pairs.add_event(ev.t_lsl, ev.utc, ev.payload)
+            elif ev.name == CALIBRATION_RECORDED and isinstance(ev.payload.get("batch"), int):
+                self.ledger.announced(ev.payload["batch"], len(ev.payload.get("ids") or ()))
         return n
 
     def _take_meta(self, payload: bytes, log: str) -> None:
@@ -176,7 +179,7 @@ class Compactor:
         elif isinstance(rec, StreamRecord):
             self._declare(rec.spec, log)
         elif isinstance(rec, CalibrationRecord):
-            self.ledger.found("calibration", log)
+            self.ledger.found("calibration", log, batch=rec.batch)
             self.calibration.extend(r for r in rec.records if r not in self.calibration)  # a copy adds nothing
         elif isinstance(rec, CountersRecord):
             self.counters = dict(rec.sources)

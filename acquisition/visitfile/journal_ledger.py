@@ -20,8 +20,9 @@ _MAX_PROBLEMS = 50  # problem lines kept in the QC (every rejected record is sti
 class JournalLedger:
     def __init__(self, journal: str) -> None:
         self.visit_in: list[str] = []
-        self.calibration_in: list[str] = []
-        self.calibration_expected = 0
+        self.calibration_in: dict[int, list[str]] = {}  # batch -> logs it was read from
+        self.calibration_expected = 0  # records in force at open (batch 0), from the visit record
+        self.calibration_announced: dict[int, int] = {}  # batch >= 1 -> records, from `calibration.recorded`
         self.streams_in: dict[str, list[str]] = {}
         self.placeholders: dict[str, int] = {}  # stream -> samples kept under a placeholder description
         self.rejected: dict[str, int] = {}  # log -> records rejected
@@ -29,12 +30,12 @@ class JournalLedger:
         self.problems: list[str] = []
         self._log = get_logger("compactor", journal=journal)
 
-    def found(self, what: str, log: str, stream: str = "") -> None:
-        """A copy of a needed record (`visit`, `calibration`, `stream`) was read from `log`."""
+    def found(self, what: str, log: str, stream: str = "", *, batch: int = 0) -> None:
+        """A copy of a needed record (`visit`, `calibration` of `batch`, `stream`) was read from `log`."""
         if what == "visit":
             self.visit_in.append(log)
         elif what == "calibration":
-            self.calibration_in.append(log)
+            self.calibration_in.setdefault(batch, []).append(log)
         elif what == "stream":
             self.streams_in.setdefault(stream, []).append(log)
 
@@ -47,6 +48,10 @@ class JournalLedger:
             self.problems.append(f"{log}: {reason}")
         self._log.error("journal.record_rejected", log=log, reason=reason)
 
+    def announced(self, batch: int, records: int) -> None:
+        """A `calibration.recorded` event says calibration `batch` (taken during the visit) holds `records`."""
+        self.calibration_announced[batch] = records
+
     def placeholder(self, stream: str, samples: int) -> None:
         self.placeholders[stream] = self.placeholders.get(stream, 0) + samples
 
@@ -56,11 +61,20 @@ class JournalLedger:
         if self.visit_in and "meta" not in self.visit_in:
             repaired.append(f"visit record: lost in meta, taken from its copy in {self.visit_in[0]}")
         if self.calibration_expected:
-            if not self.calibration_in:
+            where = self.calibration_in.get(0, [])
+            if not where:
                 lost.append(f"calibration: {self.calibration_expected} record(s) in force, the calibration record "
                             "was lost in meta and in meta-copy (/calibration is incomplete)")
-            elif "meta" not in self.calibration_in:
-                repaired.append(f"calibration record: lost in meta, taken from its copy in {self.calibration_in[0]}")
+            elif "meta" not in where:
+                repaired.append(f"calibration record: lost in meta, taken from its copy in {where[0]}")
+        for batch, n in sorted(self.calibration_announced.items()):
+            where = self.calibration_in.get(batch, [])
+            if not where:
+                lost.append(f"calibration {batch} (taken during the visit): {n} record(s), lost in meta and in "
+                            "meta-copy (/calibration is incomplete)")
+            elif "meta" not in where:
+                repaired.append(f"calibration {batch} (taken during the visit): lost in meta, taken from its copy "
+                                f"in {where[0]}")
         for name, where in sorted(self.streams_in.items()):
             if "meta" not in where:
                 repaired.append(f"streams/{name} description: lost in meta, taken from its copy in {where[0]}")

@@ -32,6 +32,10 @@ ROOT_ATTRS = (
     "content_digests",
 )
 
+#: optional root attribute of a replayed visit (JSON `{"file": name, "sha256": hex}`, reader `ReplayOf`): the sealed
+#: file it replays. A replay is never trial data (production mode refuses to record one); see docs/replay.md
+REPLAY_OF_ATTR = "replay_of"
+
 #: the states a sealed file can be in
 STATES = ("sealed", "recovered")
 

@@ -30,6 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     # captures are counted, not paced: a scanner fault fires on the next capture, so there is no --fault-every
     sim_cli.add_fault_options(p, SCANNER_FAULTS, timed=False)
     p.add_argument("--no-photos", action="store_true", help="do not write the photo set after the captures")
+    p.add_argument("--scale-error", type=lambda t: sim_cli.finite_number(t, "a scale error in %"), default=0.0,
+                   metavar="PCT",
+                   help="a scanner out of calibration: every capture PCT %% too large (default 0)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     faults = sim_cli.switchboard(args)
     with sim_cli.building("scanner"):
         sim = ScannerSimulator(folder, seed=args.seed, subject=args.subject, write_mode=args.write_mode,
-                               faults=faults)
+                               faults=faults, scale_error_pct=args.scale_error)
     with sim_cli.signal_stop() as stop:
         sim_cli.announce(str(folder.resolve()))
         sim.run_protocol(

@@ -6,6 +6,11 @@ file (JSON sidecar that also carries condition/repetition/capture time, or CSV).
 pieces under their final names (`write_mode="slow"`: exercises half-written detection) or written as
 `<name>.part` and renamed (`"part"`), or at once (`"direct"`).
 
+A scanner out of calibration: `scale_error_pct` scales every capture it writes (2.0: every distance 2 % too long).
+`write_reference` writes a capture of a reference object of known size (`drivers.signals.reference_objects`: the
+front of a sphere, or a gauge block) for the scanner-scale calibration; its truth is the nominal size and the
+scale error.
+
 Faults (armed on `faults`, fired on the next capture): `truncated` (mesh cut at 60 %), `wrong_units` (metres),
 `empty` (0-byte mesh), `garbage` (random bytes), `nan` (NaN vertices), `missing_texture` (MTL names a PNG that
 is never written). The ground truth of every capture written is appended to `<folder>/.sim_truth.jsonl`
@@ -74,8 +79,11 @@ class ScannerSimulator:
         faults: FaultSwitchboard | None = None,
         mesh_factory: Callable[..., Any] | None = None,
         face_kwargs: dict[str, Any] | None = None,
+        scale_error_pct: float = 0.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        if not (np.isfinite(scale_error_pct) and -50.0 < scale_error_pct < 50.0):
+            raise ValueError(f"scale_error_pct must be within (-50, 50) %, got {scale_error_pct!r}")
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.seed = seed
@@ -87,6 +95,8 @@ class ScannerSimulator:
         self._factory = mesh_factory or _default_factory
         self._face_kwargs = dict(face_kwargs or {})  # e.g. n_around / n_rings for small fast test meshes
         self._sleep = sleep
+        self.scale_error_pct = float(scale_error_pct)
+        self._scale = 1.0 + self.scale_error_pct / 100.0
         self._rng = np.random.default_rng(seed)
         self.written: list[SimCapture] = []
 
@@ -143,6 +153,9 @@ class ScannerSimulator:
         truth = {k: float(v) for k, v in face.truth.model_dump().items() if isinstance(v, (int, float))}
         stem = stem or f"{self.subject}_{condition}_{repetition}"
         capture_utc = utc_iso()
+        if self._scale != 1.0:  # a miscalibrated scanner: every coordinate it exports is off by the same factor
+            verts = verts * self._scale
+            lms = {k: (v[0] * self._scale, v[1] * self._scale, v[2] * self._scale) for k, v in lms.items()}
         if fault == "wrong_units":
             verts = verts / 1000.0
             lms = {k: (v[0] / 1000.0, v[1] / 1000.0, v[2] / 1000.0) for k, v in lms.items()}
@@ -181,6 +194,40 @@ class ScannerSimulator:
         with open(self.folder / ".sim_truth.jsonl", "a", encoding="utf-8") as fh:
             fh.write(json.dumps({"stem": stem, "condition": condition, "repetition": repetition, "format": fmt,
                                  "fault": fault, "files": [p.name for p in paths], "truth": truth}) + "\n")
+        return rec
+
+    def write_reference(self, shape: Literal["sphere", "block"] = "sphere", *, diameter_mm: float = 100.0,
+                        size_mm: tuple[float, float, float] = (100.0, 50.0, 25.0), fmt: MeshFormat = "ply",
+                        stem: str | None = None, noise_mm: float = 0.05) -> SimCapture:
+        """A capture of a reference object (no landmarks, no condition: the scanner-scale calibration's), scaled
+        by the scanner's `scale_error_pct`. Truth: the nominal size, the scale error, and the measured size a
+        perfect fit would give."""
+        from drivers.signals.reference_objects import gauge_block, sphere_cap
+
+        seed = int(self.seed * 1000 + len(self.written))
+        ref = sphere_cap(diameter_mm, noise_mm=noise_mm, seed=seed) if shape == "sphere" else \
+            gauge_block(size_mm, noise_mm=noise_mm, seed=seed)
+        verts = ref.vertices * self._scale
+        stem = stem or f"reference_{shape}_{len(self.written) + 1}"
+        capture_utc = utc_iso()
+        if fmt == "obj":
+            mesh = writers.obj_text(verts, ref.faces, uv=None, mtllib=None, capture_utc=capture_utc)
+        elif fmt == "ply":
+            mesh = writers.ply_bytes(verts, ref.faces, None, capture_utc=capture_utc)
+        else:
+            mesh = writers.stl_bytes(verts, ref.faces, capture_utc=capture_utc)
+        truth: dict[str, float] = {"scale_error_pct": self.scale_error_pct}
+        if ref.diameter_mm is not None:
+            truth.update(diameter_mm=ref.diameter_mm, measured_diameter_mm=ref.diameter_mm * self._scale)
+        if ref.size_mm is not None:
+            for axis, v in zip("abc", ref.size_mm, strict=True):
+                truth[f"size_{axis}_mm"] = v
+        path = self._put(f"{stem}.{fmt}", mesh)
+        rec = SimCapture(stem, f"reference_{shape}", 1, fmt, None, [path], truth)
+        self.written.append(rec)
+        with open(self.folder / ".sim_truth.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"stem": stem, "condition": rec.condition, "repetition": 1, "format": fmt,
+                                 "fault": None, "files": [path.name], "truth": truth}) + "\n")
         return rec
 
     def write_photos(self, *, views: tuple[str, ...] = ("frontal", "three_quarter_l", "three_quarter_r", "profile"),

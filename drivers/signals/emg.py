@@ -29,6 +29,8 @@ from drivers.signals.schedule import StepState, check_n, new_step_state, window_
 EMG_CHANNELS: tuple[str, ...] = ("TA_R", "TA_L", "MM_R", "MM_L", "DA_R", "DA_L", "SCM_R", "SCM_L")
 EMG_UNITS: tuple[str, ...] = ("uV",) * 8
 BAND_HZ = (20.0, 450.0)
+#: rest RMS of a loose electrode (`EmgParams.with_bad_electrode`): tens of uV, as a poor skin contact gives
+BAD_ELECTRODE_REST_UV = 25.0
 
 
 def _ch(values: Sequence[float]) -> dict[str, float]:
@@ -51,6 +53,15 @@ class EmgParams(BaseModel):
     swallow_uv: dict[str, float] = Field(default_factory=lambda: _ch((10, 10, 25, 25, 70, 68, 35, 33)))
     # envelope onset (and offset) delay of each channel relative to the task window, ms: known synchronism
     onset_delay_ms: dict[str, float] = Field(default_factory=lambda: _ch((0, 15, 0, 30, 0, 10, 0, 0)))
+
+    def with_bad_electrode(self, channel: str, rest_uv: float = BAD_ELECTRODE_REST_UV) -> "EmgParams":
+        """The same subject with a loose electrode on `channel`: its rest noise is `rest_uv` RMS (the activity on
+        task plateaus is unchanged), so the truth of the noise floor is known (`EmgTruth.rest_rms_uv`)."""
+        if channel not in EMG_CHANNELS:
+            raise ValueError(f"unknown EMG channel {channel!r}; expected one of {', '.join(EMG_CHANNELS)}")
+        if not (np.isfinite(rest_uv) and rest_uv > 0):
+            raise ValueError(f"rest_uv must be a positive number of uV, got {rest_uv!r}")
+        return self.model_copy(update={"rest_uv": {**self.rest_uv, channel: float(rest_uv)}})
 
     def vector(self, name: str) -> np.ndarray:
         d = getattr(self, name)

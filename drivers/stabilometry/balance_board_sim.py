@@ -19,6 +19,12 @@ uinput device destroyed for `unplug_s`). garbage/truncated/seq_jump need the FIF
 records of a uinput device): on uinput only `UINPUT_FAULTS` are accepted. Anything else (bad_crc, drift, ...) is
 refused with `UnsupportedFault` when armed, before or after the simulator is made.
 
+Calibration (`amuse-acq calibrate plate-tare | plate-mass`): `place_load(PlateLoad)` puts a still known mass (or
+nothing) on the board instead of the subject until `place_load(None)`; `errors=CellErrors(...)` is the board's true
+miscalibration (per-cell gain error and zero offset its EEPROM calibration does not know), applied to every load.
+Like hid-wiimote, a cell never reads below 0 (the kernel clamps): a negative zero offset is invisible on an empty
+board, so a simulated tare error is a positive `zero_kg`.
+
 Why no `drift`: the board has no sample counter and no clock of its own on the wire; every report is stamped by
 the host kernel when it arrives (CLOCK_MONOTONIC), so a crystal off by some ppm changes nothing the driver can see.
 
@@ -43,6 +49,7 @@ from evdev import ecodes
 
 from drivers.common.sim_thread import ThreadedSimulator
 from drivers.common.faults import FaultName, FaultSwitchboard
+from drivers.signals.plate_load import CellErrors, PlateLoad
 from drivers.stabilometry.config import PlateGeometry
 from drivers.stabilometry.evdev_reader import CELL_CODES
 from drivers.stabilometry.evdev_records import pack_event
@@ -164,7 +171,7 @@ class BalanceBoardSimulator(ThreadedSimulator):
     def __init__(self, *, transport: Literal["auto", "uinput", "fifo"] = "auto", fifo_path: str | None = None,
                  seed: int = 0, mass_kg: float = 70.0, geometry: PlateGeometry | None = None,
                  mean_interval_s: float = 0.010, jitter_s: float = 0.004, gen_rate: float = 1000.0,
-                 faults: FaultSwitchboard | None = None, keep_truth: bool = False,
+                 faults: FaultSwitchboard | None = None, keep_truth: bool = False, errors: CellErrors | None = None,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
         from drivers.signals.sway import SwayGenerator
 
@@ -172,6 +179,9 @@ class BalanceBoardSimulator(ThreadedSimulator):
         self.gen = SwayGenerator(rate=gen_rate, seed=seed, mass_kg=mass_kg, width_mm=geometry.width_mm,
                                  depth_mm=geometry.depth_mm)
         self.gen.set_step("stab_eyes_open", 3600.0)
+        self._geometry = geometry
+        self.errors = errors or CellErrors()
+        self._load: PlateLoad | None = None
         if transport == "auto":
             transport = "uinput" if uinput_usable() else "fifo"
         self.faults = faults if faults is not None else FaultSwitchboard()
@@ -210,6 +220,11 @@ class BalanceBoardSimulator(ThreadedSimulator):
         with self._lock:
             self._pending_step = (step, duration_s)
 
+    def place_load(self, load: PlateLoad | None) -> None:
+        """From the next report on: `load` stands still on the board instead of the subject (None: the subject)."""
+        with self._lock:
+            self._load = load
+
     def _release(self) -> None:
         self._tx.close()
         if self._tmpdir is not None:
@@ -242,12 +257,16 @@ class BalanceBoardSimulator(ThreadedSimulator):
                 if self._pending_step is not None:
                     self.gen.set_step(*self._pending_step)
                     self._pending_step = None
+                load = self._load
             j = int((next_t - t0) * self._rate)
             n = j + 1 - produced
             if n <= 0:
                 next_t += self._interval()
                 continue
-            cells, cop = self.gen.next(n)
+            if load is None:
+                cells, cop = self.gen.next(n)
+            else:
+                cells, cop = load.cells(n, width_mm=self._geometry.width_mm, depth_mm=self._geometry.depth_mm)
             times = t0 + np.arange(produced, produced + n) / self._rate
             produced += n
             if self._keep:
@@ -256,7 +275,8 @@ class BalanceBoardSimulator(ThreadedSimulator):
                     self._truth_cop.append(np.asarray(cop, dtype=np.float64))
                     self._truth_cells.append(np.asarray(cells, dtype=np.float64))
             stamp = float(times[-1])
-            codes = np.clip(np.rint(np.asarray(cells[-1]) * 100.0), 0, 65535).astype(np.int64)
+            read = self.errors.apply(np.asarray(cells[-1:], dtype=np.float64), self._rng)[0]
+            codes = np.clip(np.rint(read * 100.0), 0, 65535).astype(np.int64)
             next_t += self._interval()
             # -- faults ------------------------------------------------------------------------------
             if self.faults.take("stall"):

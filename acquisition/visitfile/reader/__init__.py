@@ -19,6 +19,7 @@ from acquisition.visitfile.reader._models import (
     CalibrationRecord,
     Gap,
     OutcomeRow,
+    ReplayOf,
     Samples,
     ScanAttrs,
     ScanSourceFile,
@@ -29,7 +30,7 @@ from acquisition.visitfile.reader._scans import ScanView
 from acquisition.visitfile.reader._stream import StreamView
 
 __all__ = [
-    "PROBE_TIMEOUT_S", "CalibrationRecord", "Gap", "OutcomeRow", "Samples", "ScanAttrs", "ScanSourceFile",
+    "PROBE_TIMEOUT_S", "CalibrationRecord", "Gap", "OutcomeRow", "ReplayOf", "Samples", "ScanAttrs", "ScanSourceFile",
     "ScanView", "StreamView", "UnknownSchemaVersion", "VisitFile", "VisitFileDamaged", "VisitFileError",
     "VisitFileHung", "VisitFileNameMismatch", "VisitFileNotSealed", "VisitFileUnreadable", "VisitIdentity",
     "name_problem", "schema_problem", "probe",

@@ -223,8 +223,9 @@ class VisitFile:
         if self._identity is None:
             a = self.attrs
             try:
-                if isinstance(a.get("config"), str):
-                    a["config"] = json.loads(a["config"])
+                for k in ("config", "replay_of"):  # stored as JSON text
+                    if isinstance(a.get(k), str):
+                        a[k] = json.loads(a[k])
                 self._identity = VisitIdentity.model_validate(a)
             except (ValidationError, ValueError) as exc:
                 first = str(exc).splitlines()[0][:120]

@@ -9,6 +9,16 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 
+class ReplayOf(BaseModel):
+    """Root attribute `replay_of` (JSON) of a visit recorded by `amuse-acq replay`: the sealed file it replays, by
+    name and by the SHA-256 of its bytes (the line of `MANIFEST.sha256`). A replay is never trial data."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    file: str = Field(min_length=1)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
 class VisitIdentity(BaseModel):
     """The root attributes (the digest tree's own two are left out). Unknown attributes are kept (`model_extra`):
     a newer writer may add some."""
@@ -30,6 +40,7 @@ class VisitIdentity(BaseModel):
     started_t_lsl: float | None = None
     recovered_utc: str | None = Field(None, description="only in a recovered file")
     n_events: int | None = None
+    replay_of: ReplayOf | None = Field(None, description="only in a replay: the file it replays (stored as JSON)")
 
     @property
     def key(self) -> str:

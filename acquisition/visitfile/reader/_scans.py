@@ -28,6 +28,9 @@ class ScanView:
                 v = text(v) if isinstance(v, (str, bytes)) else (v.item() if isinstance(v, np.generic) else v)
                 raw[k] = json.loads(v) if k in _JSON_ATTRS and isinstance(v, str) else v
             self.attrs = ScanAttrs.model_validate(raw)
+            #: the attributes exactly as stored (JSON-valued ones decoded), without the model's defaults: what a
+            #: replay hands back to the writer so the new file stores the same attributes
+            self.stored_attrs: dict[str, Any] = raw
         except (ValidationError, ValueError) as exc:
             first = str(exc).splitlines()[0][:200]
             raise VisitFileDamaged(path, f"/scans/{scan_id}: attributes do not parse ({type(exc).__name__}: "

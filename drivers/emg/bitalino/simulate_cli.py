@@ -27,6 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sim_cli.add_step(p, None)
     p.add_argument("--inputs", default="TA_R,TA_L,MM_R,MM_L",
                    help="generator channels wired to A1..A6, comma separated (empty = floating)")
+    p.add_argument("--bad-electrode", default=None, metavar="LABEL",
+                   help="a loose electrode on this channel (e.g. TA_L): its rest noise is 25 uV RMS")
     p.add_argument("--version-string", default=None, help="what the board answers to 'version' "
                    "(default: the simulator's firmware string)")
     p.add_argument("--emissions-out", default=None, metavar="NPZ",
@@ -39,9 +41,14 @@ def run(args: argparse.Namespace) -> int:
     inputs = [s.strip() or None for s in args.inputs.split(",")]
     faults = sim_cli.switchboard(args)
     with sim_cli.building("bitalino"):
+        params = None
+        if args.bad_electrode:
+            from drivers.signals.emg import EmgParams
+
+            params = EmgParams().with_bad_electrode(args.bad_electrode)
         sim = BitalinoSimulator(link=args.link, inputs=inputs, seed=args.seed,
                                 version=args.version_string or DEFAULT_VERSION, faults=faults,
-                                record=bool(args.emissions_out))
+                                record=bool(args.emissions_out), emg_params=params)
         if args.step is not None:
             sim.set_step(args.step, 3600.0)
     with sim_cli.signal_stop() as stop:

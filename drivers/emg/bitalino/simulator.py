@@ -59,16 +59,19 @@ class _Decimated:
         self._gen.set_step(step, duration_s)
 
 
-def default_signal(rate: float, seed: int) -> SignalSource:
+def default_signal(rate: float, seed: int, params: Any = None) -> SignalSource:
+    """The EmgGenerator at the board's rate; `params` (an `EmgParams`) sets the subject (e.g. a bad electrode)."""
     from drivers.signals.emg import EmgGenerator
 
     if rate >= 1000:
-        return EmgGenerator(rate=rate, seed=seed)
-    return _Decimated(EmgGenerator(rate=1000.0, seed=seed), int(round(1000 / rate)))
+        return EmgGenerator(rate=rate, seed=seed, params=params)
+    return _Decimated(EmgGenerator(rate=1000.0, seed=seed, params=params), int(round(1000 / rate)))
 
 
 class BitalinoSimulator(PacedSimulator):
-    """One BITalino board. `inputs` names, for A1..A6, the generator channel wired to it (None = floating)."""
+    """One BITalino board. `inputs` names, for A1..A6, the generator channel wired to it (None = floating).
+    `emg_params` (an `EmgParams`, with the default signal) sets the simulated subject's known levels, e.g.
+    `EmgParams().with_bad_electrode("TA_L")`; `truth` then gives them (`EmgTruth`)."""
 
     _thread_name = "bitalino-sim"
     device_name = "bitalino"
@@ -86,12 +89,17 @@ class BitalinoSimulator(PacedSimulator):
         fault_interval_s: float = 0.0,
         battery_code: int = 870,
         signal_factory: Callable[[float, int], SignalSource] = default_signal,
+        emg_params: Any = None,
         clock: Callable[[], float] = local_clock,
         record: bool = True,
         block: int = 50,
     ) -> None:
         if len(inputs) > 6:
             raise ValueError("a BITalino has six analog inputs A1..A6")
+        if emg_params is not None:
+            if signal_factory is not default_signal:
+                raise ValueError("emg_params sets the default signal's subject; give it or a signal_factory, not both")
+            signal_factory = lambda rate, seed: default_signal(rate, seed, emg_params)  # noqa: E731
         super().__init__(port=PtyPort(link), rate=1000.0, faults=faults, drift_ppm=drift_ppm,
                          fault_interval_s=fault_interval_s, clock=clock)
         self.inputs = tuple(inputs) + (None,) * (6 - len(inputs))
@@ -148,6 +156,12 @@ class BitalinoSimulator(PacedSimulator):
             self._signal.set_step(step, duration_s)
 
     # -- truth ----------------------------------------------------------------------------------------------
+    @property
+    def truth(self) -> Any:
+        """The signal's ground truth (`EmgTruth` of the default signal; None for a signal without one)."""
+        gen = getattr(self._signal, "_gen", self._signal)
+        return getattr(gen, "truth", None)
+
     def emissions(self) -> tuple[np.ndarray, np.ndarray]:
         """(global frame index, LSL time its bytes were written) of every frame sent so far."""
         with self._lock:

@@ -2,7 +2,9 @@
 
 A head reference sensor sways slowly in the tracker frame; the mandibular sensor's pose makes the incisal point
 (at `incisal_offset_mm` in the jaw-sensor frame) follow the `JawGenerator` exactly: ICP + generator xyz in the
-head frame, with the generator's pitch / yaw / roll.
+head frame, with the generator's pitch / yaw / roll. A hand-held pointer (optional) holds its tip (at `tip_mm` in
+its own frame) on the incisal point, tilted and turning a little as a hand does, its tip wandering `slip_mm`
+around the point when it slips (the jaw-reference calibration's known truth: the offset it must find).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from drivers.jaw.aurora.geometry import matrix_to_quat, rot_x, rot_y, rot_z
+from drivers.jaw.aurora.geometry import matrix_to_quat, quat_to_matrix, rot_x, rot_y, rot_z
 
 
 class JawSignal(Protocol):
@@ -54,3 +56,15 @@ class PoseModel:
         r_jaw = r_head @ r_jh
         t_jaw = r_head @ t_jh + t_head
         return matrix_to_quat(r_head), t_head, matrix_to_quat(r_jaw), t_jaw
+
+    def pointer_pose(self, t: float, q_jaw: np.ndarray, t_jaw: np.ndarray, tip_mm: Sequence[float],
+                     slip_mm: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """(q, t) of a pointer whose tip is on the incisal point of the mandible at pose (q_jaw, t_jaw), plus a
+        wander of amplitude `slip_mm` per axis (0: exactly on the point)."""
+        target = quat_to_matrix(q_jaw) @ self.incisal_offset + t_jaw
+        if slip_mm:
+            a = 2 * math.pi * t
+            target = target + slip_mm * np.array([math.sin(0.7 * a), math.cos(0.5 * a), math.sin(0.3 * a + 1.0)])
+        a = 2 * math.pi * 0.23 * t
+        r_ptr = rot_z(math.radians(30.0 + 3.0 * math.sin(a))) @ rot_x(math.radians(-60.0 + 2.0 * math.sin(1.3 * a)))
+        return matrix_to_quat(r_ptr), target - r_ptr @ np.asarray(tip_mm, dtype=np.float64)

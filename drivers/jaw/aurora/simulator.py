@@ -13,7 +13,9 @@ What it does like the device:
   (codec.py), BX as the binary reply of `sim_replies.py`;
 - an internal frame counter advancing at the device rate on the device's own clock (`PacedSimulator`'s
   `DeviceClock`, `drift_ppm` off the host);
-- two tools whose poses come from `sim_pose.PoseModel`.
+- two tools whose poses come from `sim_pose.PoseModel`, and optionally a third, a pointer (`pointer_tip_mm`: its
+  tip in its own frame), out of the field until `set_pointer(True)` puts its tip on the incisal point (the
+  jaw-reference calibration; `pointer_slip_mm` makes the tip wander, a hand that slips).
 Faults (`FAULTS`): bad_crc, truncated, garbage, seq_jump, stall (replies wait), unplug (pty closed, then a new
 pty behind the same symlink, the device power-cycled), drift (the device clock runs `drift_ppm` off from then on).
 Every fired fault is counted by the switchboard.
@@ -72,6 +74,9 @@ class AuroraSimulator(SetupCommands, PacedSimulator):
         jaw_serial: str = "3C5A11B1",
         incisal_offset_mm: tuple[float, float, float] = (0.0, 15.0, 25.0),
         icp_head_mm: tuple[float, float, float] = (0.0, -70.0, 85.0),
+        pointer_tip_mm: tuple[float, float, float] | None = None,
+        pointer_serial: str = "3C5A11B2",
+        pointer_slip_mm: float = 0.0,
         reset_delay_s: float = 0.02,
         clock: Callable[[], float] = local_clock,
     ) -> None:
@@ -85,6 +90,10 @@ class AuroraSimulator(SetupCommands, PacedSimulator):
         self._gen_lock = threading.Lock()  # set_step comes from another thread than the device loop
         self._reset_delay = reset_delay_s
         self._tools = [SimTool(0x0A, head_serial, "head"), SimTool(0x0B, jaw_serial, "jaw")]
+        self.pointer_tip = None if pointer_tip_mm is None else np.asarray(pointer_tip_mm, dtype=np.float64)
+        self.pointer_slip_mm = float(pointer_slip_mm)
+        if self.pointer_tip is not None:
+            self._tools.append(SimTool(0x0C, pointer_serial, "pointer", missing=True))
         self.counters: dict[str, int] = {"commands": 0, "tx": 0, "bx": 0, "errors_sent": 0, "resets": 0,
                                          "baud_mismatch_bytes": 0, "sessions_ended": 0}
         # truth: frame number -> (true host time of the frame, generator row)
@@ -136,6 +145,12 @@ class AuroraSimulator(SetupCommands, PacedSimulator):
         for t in self._tools:
             if t.role == role:
                 t.missing = missing
+
+    def set_pointer(self, on_incisal_point: bool) -> None:
+        """The pointer's tip on the incisal point (tracked), or put away (MISSING: out of the field)."""
+        if self.pointer_tip is None:
+            raise ValueError("this simulated tracker has no pointer (give pointer_tip_mm)")
+        self.set_missing("pointer", not on_incisal_point)
 
     def poses(self, t: float, row: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(q_head, t_head, q_jaw, t_jaw) in the tracker frame for one generator row at host time t."""
@@ -249,9 +264,13 @@ class AuroraSimulator(SetupCommands, PacedSimulator):
             return self._frozen
         self._freeze_until_k = -1
         frame = self._frame_base + k
-        qh, th, qj, tj = self.pose.poses(self.device_clock.tick_time(k), self._last_row)
+        t_k = self.device_clock.tick_time(k)
+        qh, th, qj, tj = self.pose.poses(t_k, self._last_row)
+        poses = [(qh, th), (qj, tj)]
+        if self.pointer_tip is not None:
+            poses.append(self.pose.pointer_pose(t_k, qj, tj, self.pointer_tip, self.pointer_slip_mm))
         samples = [ToolSample(tool, q, t, 0.05 + 0.01 * self._rng.random())
-                   for tool, (q, t) in zip(self._tools, ((qh, th), (qj, tj)))]
+                   for tool, (q, t) in zip(self._tools, poses, strict=True)]
         self._frozen = (frame, tx_text(samples, frame), bx_body(samples, frame))
         return self._frozen
 

@@ -8,6 +8,10 @@ samples lost on the device), stall (silence for `stall_s`, then the backlog at o
 unplug (pty gone for `unplug_s`, a new one behind the same symlink; the board restarts like a power cycle:
 stopped, counter 0), drift (the board's crystal runs `drift_ppm` off from then on, 100 ppm if unset). Every generated sample's true COP is kept by sample
 index (`truth()`), the index the driver's `device_seq` counts when nothing is unplugged.
+
+Calibration (`amuse-acq calibrate plate-tare | plate-mass`): `place_load(PlateLoad)` puts a still known mass (or
+nothing) on the plate instead of the subject until `place_load(None)`; `errors=CellErrors(...)` is the board's true
+miscalibration (per-cell gain error and zero offset its CAL? reply does not know), applied to every load.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import numpy as np
 from drivers.common.faults import FaultName, FaultSwitchboard
 from drivers.common.paced_sim import PacedSimulator
 from drivers.common.pty_port import PtyPort
+from drivers.signals.plate_load import CellErrors, PlateLoad
 from drivers.stabilometry.cell_board.codec import encode_reply, encode_sample
 from drivers.stabilometry.config import PlateGeometry
 
@@ -41,11 +46,14 @@ class CellBoardSimulator(PacedSimulator):
                  geometry: PlateGeometry | None = None, serial: str = "SIM-CB4-000123",
                  faults: FaultSwitchboard | None = None, drift_ppm: float | None = None,
                  fault_interval_s: float = 0.0, noise_counts: float = 1.0, keep_truth: bool = False,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+                 errors: CellErrors | None = None, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
         from drivers.signals.sway import SwayGenerator
 
         geometry = geometry or PlateGeometry()
         self._gen_args = dict(seed=seed, mass_kg=mass_kg, width_mm=geometry.width_mm, depth_mm=geometry.depth_mm)
+        self._geometry = geometry
+        self.errors = errors or CellErrors()
+        self._load: PlateLoad | None = None
         self._SwayGenerator = SwayGenerator
         super().__init__(port=PtyPort(link), rate=100.0, faults=faults, drift_ppm=drift_ppm,
                          fault_interval_s=fault_interval_s, clock=clock)
@@ -79,6 +87,11 @@ class CellBoardSimulator(PacedSimulator):
     def set_step(self, step: str, duration_s: float = 3600.0) -> None:
         with self._lock:
             self._pending_step = (step, duration_s)
+
+    def place_load(self, load: PlateLoad | None) -> None:
+        """From the next sample on: `load` stands still on the plate instead of the subject (None: the subject)."""
+        with self._lock:
+            self._load = load
 
     def truth(self) -> np.ndarray:
         """(n, 2) true COP mm of every sample generated since the last START (row = sample index)."""
@@ -185,8 +198,13 @@ class CellBoardSimulator(PacedSimulator):
                 self._protocol_step = self._pending_step
                 self._gen.set_step(*self._pending_step)
                 self._pending_step = None
-        kg, cop = self._gen.next(n)
-        kg = np.asarray(kg, dtype=np.float64)
+        with self._lock:
+            load = self._load
+        if load is None:
+            kg, cop = self._gen.next(n)
+        else:
+            kg, cop = load.cells(n, width_mm=self._geometry.width_mm, depth_mm=self._geometry.depth_mm)
+        kg = self.errors.apply(np.asarray(kg, dtype=np.float64), self._rng)
         raw = self.offsets + kg / self.kg_per_count + self._rng.normal(0.0, self._noise, kg.shape)
         raw = np.clip(np.rint(raw), -(1 << 23), (1 << 23) - 1).astype(np.int64)
         self._last_raw = raw
