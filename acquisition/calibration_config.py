@@ -66,6 +66,9 @@ class EmgNoiseSettings(_Kind):
     clench_s: float = Field(default=5.0, gt=0, le=60, description="seconds of cotton-roll clench captured (5 s)")
     settle_s: float = Field(default=0.5, ge=0, le=30, description="seconds ignored after each instruction")
     max_rest_rms_uv: float = Field(default=5.0, gt=0, description="rest RMS above this: bad electrode contact")
+    min_rest_rms_uv: float = Field(default=0.5, ge=0,
+                                   description="rest RMS below this: no signal (lead unplugged, electrode off); a "
+                                   "live channel reads its rest plus the ADC's quantisation, ~1.8 uV on a BITalino")
     min_clench_to_rest: float = Field(default=10.0, gt=1,
                                       description="an elevator's cotton-roll RMS must be this many times its rest RMS")
     clench_window_s: float = Field(default=3.0, gt=0, description="the central part of the clench measured (protocol)")
@@ -86,6 +89,9 @@ class EmgNoiseSettings(_Kind):
     def _band(self) -> "EmgNoiseSettings":
         if not 0 < self.band_hz[0] < self.band_hz[1]:
             raise ValueError(f"band_hz must be (low, high) with 0 < low < high, got {self.band_hz}")
+        if self.min_rest_rms_uv >= self.max_rest_rms_uv:
+            raise ValueError(f"min_rest_rms_uv {self.min_rest_rms_uv:g} must be below max_rest_rms_uv "
+                             f"{self.max_rest_rms_uv:g}")
         return self
 
 

@@ -18,6 +18,8 @@ from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from acquisition.calibration_config import CalibrationSettings
+from acquisition.preflight_config import PreflightSettings
+from acquisition.visit_window_config import VisitWindowSettings
 
 DEFAULT_SUBJECT_PATTERN = r"^[A-Z]{3}-[0-9]{3}$"
 #: a site code goes into every file's attributes and is printed by `inspect`: plain capitals and digits only
@@ -96,6 +98,10 @@ class AcqSettings(BaseSettings):
                                       description="expected samples in the window before the gap rate is judged")
     calibration: CalibrationSettings = Field(default_factory=CalibrationSettings,
                                              description="durations, tolerances and validity of each calibration")
+    preflight: PreflightSettings = Field(default_factory=PreflightSettings,
+                                         description="thresholds of the pre-flight gates (docs/preflight.md)")
+    visit_windows: VisitWindowSettings = Field(default_factory=VisitWindowSettings,
+                                               description="when W4, W12, W24 are due after D0, and the calendar")
 
     @field_validator("site_pattern", "subject_pattern")
     @classmethod

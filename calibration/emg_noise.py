@@ -2,10 +2,16 @@
 
 Two captures with the electrodes on the subject (the protocol of /work/shared/domain.md, "Jaw tracking + sEMG"):
 - rest, 10 s: the noise floor of each channel = RMS (uV) of the processed signal. A channel above
-  `max_rest_rms_uv` has a bad electrode contact (the protocol's rest EMG is 1.4-1.9 uV RMS);
+  `max_rest_rms_uv` has a bad electrode contact (the protocol's rest EMG is 1.4-1.9 uV RMS); one below
+  `min_rest_rms_uv` (0.5 uV) has no signal at all: a lead unplugged or an electrode off leaves the ADC on one code
+  (0 uV after processing), while a live channel reads its rest plus the quantisation (~1.8 uV on a BITalino);
 - the standardisation clench on 10-mm cotton rolls, 5 s: the reference level of each muscle = RMS over the central
   3 s of the clench (= 100 % for the standardised indices). An elevator (TA, MM) whose clench is not clearly above
-  its own rest (`min_clench_to_rest`) was not recorded (electrode off, no clench).
+  its own rest (`min_clench_to_rest`) was not recorded (electrode off, no clench); an elevator missing from either
+  capture fails too (the standardisation needs all four).
+
+Per visit (`calibration.records.PER_VISIT_KINDS`): these are this subject's levels with this visit's electrode
+placement, recorded into the visit, never into the calibration store.
 
 Processing, as the protocol says: demean, band-pass 20-450 Hz (Butterworth order 4, zero phase), notch at the mains
 frequency and its harmonics (zero phase, each 1 Hz wide); the envelope that finds the clench is a 250 ms moving RMS.
@@ -143,8 +149,8 @@ def _missing_reason(segs: Sequence[EmgSegment], what: str, tol: EmgNoiseSettings
 #: below this many times its rest on every elevator, the subject did not clench: refused, not failed
 _NO_CLENCH_RATIO = 2.0
 #: the settings that are limits of the judgement (copied into the record's `tolerances`)
-_LIMITS = ("max_rest_rms_uv", "min_clench_to_rest", "clench_window_s", "envelope_s", "envelope_threshold",
-           "rest_min_s", "max_missing_fraction", "band_hz", "mains_hz", "notch_width_hz")
+_LIMITS = ("max_rest_rms_uv", "min_rest_rms_uv", "min_clench_to_rest", "clench_window_s", "envelope_s",
+           "envelope_threshold", "rest_min_s", "max_missing_fraction", "band_hz", "mains_hz", "notch_width_hz")
 
 
 def assess_emg_noise(rest: Sequence[EmgSegment], clench: Sequence[EmgSegment], *,
@@ -171,10 +177,15 @@ def assess_emg_noise(rest: Sequence[EmgSegment], clench: Sequence[EmgSegment], *
                             mains_amplitude(seg.uv, seg.rate, tol.mains_hz), strict=True):
             rest_rms[ch], mains[ch] = float(r), float(m)
     reasons += _missing_reason(rest, "rest", tol) + _missing_reason(clench, "clench", tol)
-    bad = sorted(ch for ch, r in rest_rms.items() if r > tol.max_rest_rms_uv)
-    for ch in bad:
+    noisy = sorted(ch for ch, r in rest_rms.items() if r > tol.max_rest_rms_uv)
+    dead = sorted(ch for ch, r in rest_rms.items() if r < tol.min_rest_rms_uv)
+    for ch in noisy:
         reasons.append(f"{ch}: rest noise {rest_rms[ch]:.1f} uV RMS above the {tol.max_rest_rms_uv:g} uV limit "
                        "(bad electrode contact?)")
+    for ch in dead:
+        reasons.append(f"{ch}: no signal at rest ({rest_rms[ch]:.2f} uV RMS, below the {tol.min_rest_rms_uv:g} uV "
+                       "floor): lead unplugged or electrode off?")
+    bad = sorted(noisy + dead)
     clench_rms: dict[str, float] = {}
     window = clench_window(clench, tol) if clench else None
     if window is None:
@@ -188,7 +199,9 @@ def assess_emg_noise(rest: Sequence[EmgSegment], clench: Sequence[EmgSegment], *
             continue
         for ch, r in zip(seg.channels, np.sqrt(np.mean(x[sel] ** 2, axis=0)), strict=True):
             clench_rms[ch] = float(r)
-    ratio = {ch: clench_rms[ch] / rest_rms[ch] for ch in clench_rms if rest_rms.get(ch, 0) > 0}
+    # a dead channel has no ratio (0 / 0, or a clench over nothing): it fails above, it is not judged here
+    ratio = {ch: clench_rms[ch] / rest_rms[ch] for ch in clench_rms
+             if ch in rest_rms and rest_rms[ch] >= tol.min_rest_rms_uv and rest_rms[ch] > 0}
     elevators = [ch for ch in ELEVATORS if ch in ratio]
     if elevators and max(ratio[ch] for ch in elevators) < _NO_CLENCH_RATIO:
         raise CalibrationRefused(f"no clench in the cotton-roll capture (no elevator rose above "
@@ -199,6 +212,9 @@ def assess_emg_noise(rest: Sequence[EmgSegment], clench: Sequence[EmgSegment], *
         if ch in ratio and ratio[ch] < tol.min_clench_to_rest:
             reasons.append(f"{ch}: cotton-roll clench {clench_rms[ch]:.1f} uV RMS is only {ratio[ch]:.1f} x its rest "
                            f"(at least {tol.min_clench_to_rest:g} x expected)")
+        elif ch not in ratio and ch not in dead:
+            reasons.append(f"{ch}: elevator not in both captures with a signal at rest: no cotton-roll reference "
+                           f"for it (the standardisation needs {', '.join(ELEVATORS)})")
     missing = sorted(set(rest_rms) - set(clench_rms))
     if missing:
         reasons.append(f"channels {missing} are in the rest capture but not in the clench capture")

@@ -28,8 +28,9 @@ from pydantic import BaseModel, ConfigDict
 from acquisition.calibration_config import PlateMassSettings
 from calibration.plate_tare import CELLS
 from calibration.records import CalibrationRefused
+from calibration.result import ProcedureResult
 
-PROCEDURE_VERSION = "1"
+PROCEDURE_VERSION = "plate-mass-1"
 _SX = np.array([1.0, 1.0, -1.0, -1.0])  # TR BR TL BL: right +1
 _SY = np.array([1.0, -1.0, 1.0, -1.0])  # front +1
 
@@ -83,22 +84,13 @@ def check_loaded(total_kg: float, mass_kg: float, min_fraction: float, where: st
                                  f"{total_kg:.2f} kg (less than {min_fraction:.0%} of it): was it placed?")
 
 
-class MassResult(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    values: dict[str, object]
-    residuals: dict[str, object]
-    reasons: list[str]
-    tolerances: dict[str, object]
-
-
 def _r(v: float, nd: int = 4) -> float:
     return round(float(v), nd) + 0.0  # + 0.0: no -0.0 in a record
 
 
 def compute_mass(measured_kg: np.ndarray, where: Sequence[Position], settings: PlateMassSettings, *,
                  width_mm: float, depth_mm: float, baseline_kg: Sequence[float] = (0.0, 0.0, 0.0, 0.0),
-                 stream: str = "") -> MassResult:
+                 stream: str = "") -> ProcedureResult:
     """Judge the plate from the mean cells (k, 4) kg, baseline already subtracted, read with the mass at `where`."""
     m = np.asarray(measured_kg, dtype=np.float64)
     if m.shape != (len(where), 4) or not np.isfinite(m).all():
@@ -127,7 +119,7 @@ def compute_mass(measured_kg: np.ndarray, where: Sequence[Position], settings: P
     reasons += [f"cell {name} gain error {gain_err[i]:+.2f} % (tolerance +-{settings.gain_tolerance_pct:g} %)"
                 for i, name in enumerate(CELLS) if abs(gain_err[i]) > settings.gain_tolerance_pct]
     cop_meas = cop_mm(m, width_mm, depth_mm)
-    return MassResult(
+    return ProcedureResult(
         values={"gain": {name: _r(gains[i], 6) for i, name in enumerate(CELLS)},
                 "gain_error_pct": {name: _r(gain_err[i]) for i, name in enumerate(CELLS)},
                 "mass_kg": mass, "baseline_kg": {name: _r(baseline_kg[i], 6) for i, name in enumerate(CELLS)},
@@ -143,4 +135,5 @@ def compute_mass(measured_kg: np.ndarray, where: Sequence[Position], settings: P
                                    "max_cop_error_mm": _r(np.max(cop_fit))}},
         reasons=reasons,
         tolerances=settings.model_dump(mode="json"),
+        procedure_version=PROCEDURE_VERSION,
     )

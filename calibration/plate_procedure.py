@@ -22,7 +22,8 @@ from acquisition.stream import StreamSpec
 from calibration import plate_mass, plate_tare
 from calibration.capture import capture, channel_index, stream_spec
 from calibration.plate_tare import CELLS, check_empty, check_finite, check_still
-from calibration.records import CalibrationRecord, new_record
+from calibration.records import CalibrationKind, CalibrationRecord
+from calibration.result import ProcedureResult
 
 #: place(instruction, mass_kg, x_mm, y_mm): the step is done when it returns (mass 0: nothing on the plate)
 Place = Callable[[str, float, float, float], None]
@@ -56,15 +57,13 @@ class _Plate:
         self.place(instruction, mass_kg, x_mm, y_mm)
         return self.read(capture_s, settle_s)
 
-    def record(self, kind: str, settings: PlateTareSettings | PlateMassSettings, operator: str, simulated: bool,
-               values: dict[str, object], residuals: dict[str, object], reasons: list[str],
-               tolerances: dict[str, object], version: str) -> CalibrationRecord:
+    def record(self, kind: CalibrationKind, result: ProcedureResult, settings: PlateTareSettings | PlateMassSettings,
+               operator: str, simulated: bool) -> CalibrationRecord:
+        """The record of `result` on this plate, with the samples the device lost during the procedure."""
         dev = self.spec.device
-        residuals = {**residuals, "samples_missing": self.missing}
-        return new_record(kind=kind, device_serial=dev.serial, device_model=dev.model,  # type: ignore[arg-type]
-                          performed_by=operator, valid_for=settings.valid_for, values=values, residuals=residuals,
-                          reasons=reasons, tolerances=tolerances, procedure_version=version,
-                          simulated=simulated or dev.simulated)
+        return result.to_record(kind=kind, device_serial=dev.serial, device_model=dev.model, performed_by=operator,
+                                valid_for=settings.valid_for, simulated=simulated or dev.simulated,
+                                residuals={"samples_missing": self.missing})
 
 
 def perform_tare(source: Source, place: Place, settings: PlateTareSettings, *, operator: str,
@@ -76,8 +75,7 @@ def perform_tare(source: Source, place: Place, settings: PlateTareSettings, *, o
     say(f"plate-tare: {len(cells)} samples of {plate.spec.name} from {plate.spec.device.model} "
         f"s/n {plate.spec.device.serial}")
     res = plate_tare.compute_tare(cells, settings, stream=plate.spec.name)
-    return plate.record("plate-tare", settings, operator, simulated, res.values, res.residuals, res.reasons,
-                        res.tolerances, plate_tare.PROCEDURE_VERSION)
+    return plate.record("plate-tare", res, settings, operator, simulated)
 
 
 def perform_mass_check(source: Source, place: Place, settings: PlateMassSettings, *, width_mm: float,
@@ -106,5 +104,4 @@ def perform_mass_check(source: Source, place: Place, settings: PlateMassSettings
     place("Remove the mass from the plate", 0.0, 0.0, 0.0)
     res = plate_mass.compute_mass(np.array(readings), where, settings, width_mm=width_mm, depth_mm=depth_mm,
                                   baseline_kg=baseline.tolist(), stream=plate.spec.name)
-    return plate.record(what, settings, operator, simulated, res.values, res.residuals, res.reasons,
-                        res.tolerances, plate_mass.PROCEDURE_VERSION)
+    return plate.record("plate-mass", res, settings, operator, simulated)

@@ -15,13 +15,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 
 from acquisition.calibration_config import PlateTareSettings
 from calibration.records import CalibrationRefused
+from calibration.result import ProcedureResult
 
 CELLS: tuple[str, ...] = ("TR", "BR", "TL", "BL")
-PROCEDURE_VERSION = "1"
+PROCEDURE_VERSION = "plate-tare-1"
 
 
 def _kg(v: float) -> float:
@@ -57,19 +57,8 @@ def check_empty(mean_kg: np.ndarray, empty_max_kg: float, what: str) -> float:
     return total
 
 
-class TareResult(BaseModel):
-    """The computed tare: `values`, `residuals`, `reasons` (empty: passed) and the `tolerances` it was judged by."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    values: dict[str, object]
-    residuals: dict[str, object]
-    reasons: list[str]
-    tolerances: dict[str, object]
-
-
 def compute_tare(cells_kg: np.ndarray, settings: PlateTareSettings, *, stream: str = "",
-                 channels: Sequence[str] = CELLS) -> TareResult:
+                 channels: Sequence[str] = CELLS) -> ProcedureResult:
     """Offsets per cell from `cells_kg` (n, 4) kg of the empty, still plate (columns in `CELLS` order)."""
     what = "plate-tare"
     c = check_finite(cells_kg, what)
@@ -78,7 +67,7 @@ def compute_tare(cells_kg: np.ndarray, settings: PlateTareSettings, *, stream: s
     std = check_still(c, settings.noise_max_kg, what)
     reasons = [f"cell {name} offset {mean[i]:+.3f} kg is beyond +-{settings.offset_max_kg:g} kg: the cell needs "
                "service" for i, name in enumerate(CELLS) if abs(mean[i]) > settings.offset_max_kg]
-    return TareResult(
+    return ProcedureResult(
         values={"offset_kg": {name: _kg(mean[i]) for i, name in enumerate(CELLS)}, "unit": "kg",
                 "stream": stream, "channels": list(channels),
                 "apply": "subtract offset_kg[cell] from the cell's physical value (kg)"},
@@ -86,4 +75,5 @@ def compute_tare(cells_kg: np.ndarray, settings: PlateTareSettings, *, stream: s
                    "samples": int(c.shape[0])},
         reasons=reasons,
         tolerances=settings.model_dump(mode="json"),
+        procedure_version=PROCEDURE_VERSION,
     )

@@ -9,8 +9,15 @@ Kinds (the CLI spelling, `amuse-acq calibrate KIND`):
 - `plate-tare`: empty-platform offsets per cell;
 - `plate-mass`: gain error per cell and COP error from a known mass at the centre and the four corners;
 - `jaw-reference`: incisal offset and intercuspal (ICP) reference, per visit (captured on the patient);
-- `emg-noise`: rest noise floor per channel and the cotton-roll reference clench level per muscle;
+- `emg-noise`: rest noise floor per channel and the cotton-roll reference clench level per muscle, per visit (this
+  subject's skin and electrode placement, this subject's clench);
 - `scanner-scale`: scale error of the scanner from a reference object of known size.
+
+Expiry is elapsed time: a record expires `valid_days` x 24 h after `performed_utc` and is expired from that
+instant on (`at >= expires`). Not local midnight: the records, the store and the visit files hold UTC only, the
+station's time zone is nowhere in the configuration, and a DST night would make "one day" 23 or 25 h; so a tare
+taken at 08:00 holds until 08:00 the next day, and "tare each morning" is the site's routine, which the visit's
+pre-flight enforces when a tare has lapsed.
 """
 
 from __future__ import annotations
@@ -25,8 +32,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 CalibrationKind = Literal["plate-tare", "plate-mass", "jaw-reference", "emg-noise", "scanner-scale"]
 CALIBRATION_KINDS: tuple[CalibrationKind, ...] = ("plate-tare", "plate-mass", "jaw-reference", "emg-noise",
                                                   "scanner-scale")
-#: kinds measured on the patient during the visit (stored in the visit file, not in the store)
-PER_VISIT_KINDS: frozenset[str] = frozenset({"jaw-reference"})
+#: kinds measured on the patient during the visit: recorded into that visit's file only
+#: (`SessionManager.record_calibration`), never into the store, never in force for another visit or patient
+PER_VISIT_KINDS: frozenset[str] = frozenset({"jaw-reference", "emg-noise"})
 
 
 class CalibrationRefused(ValueError):
@@ -39,11 +47,17 @@ def _utc(value: str) -> _dt.datetime:
     return _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+def aware(when: _dt.datetime) -> _dt.datetime:
+    """`when`, refused in one line if naive: a naive time compared with a record's UTC times is a TypeError, and
+    guessing its zone would move an expiry by hours."""
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise ValueError(f"expected an aware (UTC) datetime, found naive {when.isoformat()}")
+    return when
+
+
 def utc_text(when: _dt.datetime) -> str:
     """UTC ISO-8601 with `Z` and microseconds (as `acquisition.clock.utc_iso`), from an aware datetime."""
-    if when.tzinfo is None:
-        raise ValueError(f"expected an aware (UTC) datetime, found naive {when.isoformat()}")
-    return when.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return aware(when).astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class CalibrationRecord(BaseModel):
@@ -101,11 +115,12 @@ class CalibrationRecord(BaseModel):
         return self
 
     def expired(self, at: _dt.datetime | None = None) -> bool:
-        at = at or _dt.datetime.now(_dt.timezone.utc)
+        """Expired at `at` (default now; aware): from the instant `expires_utc` on, that instant included."""
+        at = _dt.datetime.now(_dt.timezone.utc) if at is None else aware(at)
         return at >= _utc(self.expires_utc)
 
     def in_force(self, at: _dt.datetime | None = None) -> bool:
-        """Passed and not expired at `at` (default now)."""
+        """Passed and not expired at `at` (default now; aware)."""
         return self.passed and not self.expired(at)
 
     @property

@@ -85,6 +85,18 @@ def fit_block(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, floa
     return np.sort(ext)[::-1], float(np.sqrt(np.mean(dist * dist)))
 
 
+def finite_mesh(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mesh without its non-finite vertices: the faces that used one are dropped, the others renumbered."""
+    v = np.asarray(vertices, dtype=np.float64)
+    f = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+    finite = np.all(np.isfinite(v), axis=1)
+    if finite.all():
+        return v, f
+    new_index = np.cumsum(finite) - 1
+    keep = np.all(finite[f], axis=1) if len(f) else np.zeros(0, dtype=bool)
+    return v[finite], new_index[f[keep]]
+
+
 def reference_of(settings: ScannerScaleSettings) -> SphereReference | BlockReference:
     """The site's reference object, from the settings."""
     if settings.reference == "sphere":
@@ -112,7 +124,7 @@ def assess_scanner_scale(vertices: np.ndarray, faces: np.ndarray, reference: Sph
         values.update(measured_diameter_mm=round(measured, 4), scale_error_pct=round(err, 4))
         what = f"diameter {measured:.2f} mm for {reference.diameter_mm:g} mm"
     else:
-        ext, rms = fit_block(v, np.asarray(faces))
+        ext, rms = fit_block(*finite_mesh(v, np.asarray(faces)))  # as the sphere: finite vertices only
         nominal = np.sort(np.asarray(reference.size_mm, dtype=np.float64))[::-1]
         per_axis = (ext / nominal - 1.0) * 100.0
         err = float(np.mean(per_axis))

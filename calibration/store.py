@@ -19,6 +19,15 @@ skipped (the record in force could be the one skipped), and nothing is appended 
 
 In force: for each (kind, device serial), the newest record performed by `at`, if it passed and has not expired.
 A failed newer record supersedes a passed older one: the device is out of calibration until it passes again.
+
+The per-visit kinds (`PER_VISIT_KINDS`: jaw-reference, emg-noise) are measured on one patient in one visit: the
+store refuses them, and `in_force` never returns one (a store written before it refused them may hold some).
+
+What the store cannot see by itself: the newest record file deleted (with its chain's head) leaves a store that
+is consistent, one record shorter; so would a whole store replaced by an older backup. Nothing in the files can
+tell (a keyed MAC would need a secret the station keeps from its own users). The mitigation is outside the store:
+every append logs `calibration.stored` with the record's id, sequence number and SHA-256 (the journal of the
+station, shipped off it), and every visit file carries the records it was given.
 """
 
 from __future__ import annotations
@@ -39,7 +48,7 @@ from pydantic import ValidationError
 
 from acquisition.journal.layout import fsync_dir, makedirs_durable
 from acquisition.log import get_logger
-from calibration.records import CalibrationRecord
+from calibration.records import PER_VISIT_KINDS, CalibrationRecord, aware
 
 FORMAT = "amuse-calibration-record/1"
 STORE_DIR = "calibration"
@@ -148,6 +157,7 @@ class CalibrationStore:
 
     def latest(self, kind: str, device_serial: str, *, at: _dt.datetime | None = None) -> CalibrationRecord | None:
         """The newest record of `kind` for this device (performed by `at`, default: any), passed or not."""
+        at = None if at is None else aware(at)
         found = None
         for rec in self.records():
             if rec.key == (kind, device_serial) and (at is None or rec.performed <= at):
@@ -155,12 +165,14 @@ class CalibrationStore:
         return found
 
     def in_force(self, kinds: Iterable[str] | None = None, *, at: _dt.datetime | None = None) -> list[CalibrationRecord]:
-        """For each (kind, device) the newest record performed by `at` (default now), if it passed and has not
-        expired at `at`; sorted by kind then serial. `kinds` restricts the kinds."""
-        at = at or _dt.datetime.now(_dt.timezone.utc)
+        """For each (kind, device) the newest record performed by `at` (default now; aware), if it passed and has
+        not expired at `at`; sorted by kind then serial. `kinds` restricts the kinds. Never a per-visit kind."""
+        at = _dt.datetime.now(_dt.timezone.utc) if at is None else aware(at)
         wanted = None if kinds is None else set(kinds)
         newest: dict[tuple[str, str], CalibrationRecord] = {}
         for rec in self.records():
+            if rec.kind in PER_VISIT_KINDS:
+                continue  # another visit's patient
             if (wanted is None or rec.kind in wanted) and rec.performed <= at:
                 newest[rec.key] = rec
         return sorted((r for r in newest.values() if r.in_force(at)), key=lambda r: r.key)
@@ -174,7 +186,11 @@ class CalibrationStore:
     # -- writing ----------------------------------------------------------------------------------------
     def append(self, record: CalibrationRecord) -> tuple[CalibrationRecord, Path]:
         """Store `record` as the newest of its kind and device: it gets its final `id` and its `supersedes` link.
-        Returns the record as stored and its file. Safe against concurrent writers (threads or processes)."""
+        Returns the record as stored and its file. Safe against concurrent writers (threads or processes).
+        A per-visit kind is refused (`CalibrationStoreError`): it belongs to the visit it was measured in."""
+        if record.kind in PER_VISIT_KINDS:
+            raise CalibrationStoreError(f"{record.kind} is measured on the patient for one visit: it is recorded into "
+                                        "that visit (SessionManager.record_calibration), never into the store")
         try:
             makedirs_durable(self.root)
         except OSError as exc:
@@ -195,11 +211,12 @@ class CalibrationStore:
             seq = len(existing) + 1
             path = self.root / f"{seq:06d}_{stored.kind}.json"
             canon = stored.model_dump(mode="json")
-            doc = {"format": FORMAT, "seq": seq, "sha256": hashlib.sha256(_canonical(canon)).hexdigest(),
-                   "record": canon}
+            digest = hashlib.sha256(_canonical(canon)).hexdigest()
+            doc = {"format": FORMAT, "seq": seq, "sha256": digest, "record": canon}
             self._write_new(path, (json.dumps(doc, indent=2, sort_keys=True, allow_nan=False) + "\n").encode())
+        # the audit trail of what the store alone cannot prove (its newest file deleted): see the module docstring
         self._log.info("calibration.stored", record=stored.id, kind=stored.kind, serial=stored.device_serial,
-                       passed=stored.passed, supersedes=stored.supersedes, file=path.name)
+                       passed=stored.passed, supersedes=stored.supersedes, file=path.name, seq=seq, sha256=digest)
         return stored, path
 
     def _write_new(self, path: Path, data: bytes) -> None:

@@ -4,11 +4,19 @@ append its record to the store, `DATA_DIR/calibration/` (calibration.store).
     amuse-acq calibrate plate-tare --operator tech1 --port /dev/ttyUSB0
     amuse-acq calibrate plate-mass --operator tech1 --simulate --sim-gain-error-pct 3,0,0,0
 
-Output: one line with the result (passed, or FAILED and why), then the file the record was stored in. Exit 0 when
-it passed, 1 when it failed (the failed record is stored: it is on the record that the device was out of
-tolerance, and it supersedes the previous record, so nothing is in force for that device until it passes again),
-2 when the procedure was refused (plate not empty, too noisy, bad options: nothing stored), 1 when the device or
-the store failed. The data directory and the store are checked before any device is opened.
+Output: one line with the result (passed, or FAILED and why), then the file the record was stored in. Exit codes
+(`EXIT_*`), one meaning each:
+- 0 passed (stored, in force);
+- 3 failed: measured and out of tolerance; the failed record is stored (it is on the record that the device was
+  out of tolerance, and it supersedes the previous record, so nothing is in force for that device until it passes
+  again);
+- 2 refused: the procedure could not be performed as asked (plate not empty, too noisy, bad options): nothing stored;
+- 1 error: the device or the store failed: nothing stored.
+The data directory and the store are checked before any device is opened.
+
+The per-visit kinds (`PER_VISIT_KINDS`: jaw-reference, emg-noise) are measured on the patient and belong to that
+visit: here they run as a check of the device (or simulator) and of the procedure, print their result and store
+nothing (the visit runner records them into the visit, `SessionManager.record_calibration`); exit codes as above.
 
 The kinds are the modules of `sessions.calibrate_kinds` named in `KIND_MODULES`; one not written yet is simply not
 offered.
@@ -25,6 +33,12 @@ from sessions.calibrate_kinds.base import CalibrateCommand
 
 #: one module per kind, in the order `calibrate --help` lists them
 KIND_MODULES = ("plate_tare", "plate_mass", "emg_noise", "jaw_reference", "scanner_scale")
+EXIT_PASSED, EXIT_ERROR, EXIT_REFUSED, EXIT_FAILED = 0, 1, 2, 3
+EXIT_HELP = ("Exit 0: passed (record stored, in force); 3: failed (measured, out of tolerance; the failed record is "
+             "stored, so nothing is in force for that device until it passes again); 2: refused (could not be "
+             "performed as asked; nothing stored); 1: error (the device or the store failed; nothing stored). "
+             "jaw-reference and emg-noise are measured on the patient for one visit: here they only check the "
+             "device and store nothing (same exit codes).")
 
 
 def available_commands() -> list[CalibrateCommand]:
@@ -47,9 +61,8 @@ def add_calibrate_parser(sub: Any, *, operator_help: str, config_help: str, kind
     without `calibrate` never parses them, and importing them is not free)."""
     c = sub.add_parser("calibrate", help="run a calibration procedure and store its record",
                        description="Run one calibration procedure on the device (or, with --simulate, on its "
-                       "simulator with known true values) and append its record to DATA_DIR/calibration/. Exit 0: "
-                       "passed; 1: failed (record stored as failed) or the device failed; 2: refused (nothing "
-                       "stored).")
+                       "simulator with known true values) and append its record to DATA_DIR/calibration/. "
+                       + EXIT_HELP)
     kind_parsers = c.add_subparsers(dest="kind", required=True, metavar="KIND")
     if not kinds:
         return
@@ -79,15 +92,19 @@ def default_args(cmd: CalibrateCommand, *, operator: str, simulate: bool = True)
 
 
 def result_line(rec: Any) -> str:
-    """`plate-tare passed: <model> s/n <serial> (simulated), in force until <utc>` or `... FAILED: <why>`."""
+    """`plate-tare passed: <model> s/n <serial> (simulated), in force until <utc>` or `... FAILED: <why>` (a
+    per-visit kind is never in force from here: no `in force until`)."""
+    from calibration.records import PER_VISIT_KINDS
+
     who = f"{rec.device_model or 'device'} s/n {rec.device_serial}" + (" (simulated)" if rec.simulated else "")
     if rec.passed:
-        return f"{rec.kind} passed: {who}, in force until {rec.expires_utc}"
+        return f"{rec.kind} passed: {who}" + ("" if rec.kind in PER_VISIT_KINDS else
+                                              f", in force until {rec.expires_utc}")
     return f"{rec.kind} FAILED: {who}: {'; '.join(rec.reasons)}"
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from calibration.records import CalibrationRefused
+    from calibration.records import PER_VISIT_KINDS, CalibrationRefused
     from calibration.store import CalibrationStore, CalibrationStoreError
     from sessions.calibrate_kinds.base import CalibrationContext
     from sessions.cli import CliError, _settings
@@ -99,12 +116,14 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     operator = validate_operator(args.operator)
     if settings.production and args.simulate:
         raise CliError(f"calibrate {command.kind}: production mode refuses a simulated device (--simulate)")
-    prepare_data_dir(settings.data_dir, create=settings.create_data_dir)
+    per_visit = command.kind in PER_VISIT_KINDS
     store = CalibrationStore(settings.data_dir)
-    try:
-        store.records()  # a damaged store is said before a technician spends ten minutes on a procedure
-    except CalibrationStoreError as exc:
-        raise CliError(str(exc), code=1) from None
+    if not per_visit:  # a check that stores nothing needs no data directory
+        prepare_data_dir(settings.data_dir, create=settings.create_data_dir)
+        try:
+            store.records()  # a damaged store is said before a technician spends ten minutes on a procedure
+        except CalibrationStoreError as exc:
+            raise CliError(str(exc), code=EXIT_ERROR) from None
 
     def say(line: str) -> None:
         print(line, flush=True)
@@ -117,12 +136,17 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     except EOFError:
         raise CliError(f"calibrate {command.kind}: the procedure needs the technician at the terminal (no input; "
                        "or run with --simulate)") from None
+    if per_visit:
+        print(result_line(record), flush=True)
+        print(f"not stored: {command.kind} is measured on the patient for one visit; the visit runner records it "
+              "into the visit (SessionManager.record_calibration)", flush=True)
+        return EXIT_PASSED if record.passed else EXIT_FAILED
     try:
         stored, path = store.append(record)
     except CalibrationStoreError as exc:
-        raise CliError(str(exc), code=1) from None
+        raise CliError(str(exc), code=EXIT_ERROR) from None
     print(result_line(stored), flush=True)
     print(f"stored: {path.resolve()}" + (f" (supersedes {stored.supersedes})" if stored.supersedes else ""),
           flush=True)
-    return 0 if stored.passed else 1
+    return EXIT_PASSED if stored.passed else EXIT_FAILED
 

@@ -54,8 +54,13 @@ def _settings_explained(args: argparse.Namespace) -> tuple[AcqSettings, dict[str
         raise CliError(one_line(f"configuration: {exc}".splitlines()[0])) from None
 
 
-def _settings(args: argparse.Namespace) -> AcqSettings:
+def settings_for(args: argparse.Namespace) -> AcqSettings:
+    """The settings a command runs with (defaults, --config, AMUSE_*, its `data_dir` / `site` / `create_data_dir`
+    options), for the sub-commands' modules (`sessions.replay_cli` ...); a bad value is one `CliError` line."""
     return _settings_explained(args)[0]
+
+
+_settings = settings_for  # the older private name, still imported by calibrate_cli and visits_cli
 
 
 # -- config ---------------------------------------------------------------------------------------------
@@ -124,13 +129,20 @@ def cmd_record(args: argparse.Namespace) -> int:
     check_visit_free(settings.data_dir, ident.key)
     from sessions.visit_calibration import records_in_force
 
-    calibration = records_in_force(settings.data_dir)  # a damaged store refuses before anything is resolved
+    calibration = records_in_force(settings.data_dir, simulated=True)  # a damaged store refuses first
     sources = [LslInletSource(cfg) for cfg in configs]
     # resolve every stream before claiming the visit: a typo must not leave an empty recording behind
     for src in sources:
         src.open()
     try:
-        session = SessionManager.open(settings, ident, simulated=args.simulated, calibration=calibration)
+        from sessions.lsl_provenance import recording_provenance
+
+        # what the streams say they are (an LSL replay, a simulated device): refused in production, else marked
+        simulated, replay_of = recording_provenance(sources, production=settings.production, simulated=args.simulated)
+        from sessions.visit_calibration import for_visit
+
+        session = SessionManager.open(settings, ident, simulated=simulated,
+                                      calibration=for_visit(calibration, simulated=simulated), replay_of=replay_of)
     except BaseException:  # e.g. the journal could not be written (VisitOpenFailed): let go of the inlets
         for src in sources:
             src.close()
@@ -268,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 2
     # the demo talks to a person: its progress lines, and only warnings from the machinery
-    quiet = args.cmd in ("demo", "calibrate")  # a technician reads these: warnings only, unless asked
+    quiet = args.cmd in ("demo", "calibrate", "rig", "replay", "visit")  # a technician reads these: warnings only, unless asked
     configure(level=args.log_level or os.environ.get("AMUSE_LOG_LEVEL") or ("WARNING" if quiet else None))
     from pydantic import ValidationError
 
@@ -281,6 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sessions.manager import SessionError
     from sessions.subject import InvalidIdentifier
     from sessions.visit_store import VisitExists
+    from sessions.visit_windows import VisitWindowRefused
 
     def fail(kind: str, message: object, code: int) -> int:
         # one line, whatever the message echoes back (a path, a site code typed with escape codes)
@@ -292,10 +305,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             from sessions.replay_cli import cmd_compare, cmd_replay
 
             return (cmd_replay if args.cmd == "replay" else cmd_compare)(args)
+        if args.cmd == "rig":
+            from sessions.rig_cli import cmd_rig
+
+            return cmd_rig(args)
+        if args.cmd == "audit":
+            from sessions.audit_cli import cmd_audit
+
+            return cmd_audit(args)
         if args.cmd == "calibrate":
             from sessions.calibrate_cli import cmd_calibrate
 
             return cmd_calibrate(args)
+        if args.cmd == "visits":
+            from sessions.visits_cli import cmd_visits
+
+            return cmd_visits(args)
+        if args.cmd == "visit":
+            from sessions.visit_cli import run_cli
+
+            return run_cli(args)
         return {"demo": cmd_demo, "record": cmd_record, "inspect": cmd_inspect, "verify": cmd_verify,
                 "recover": cmd_recover, "abandon": cmd_abandon, "config": cmd_config,
                 "simulate": cmd_simulate}[args.cmd](args)
@@ -303,6 +332,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail("error", exc, exc.code)
     except (InvalidIdentifier, VisitExists) as exc:
         return fail("refused", exc, 2)
+    except VisitWindowRefused as exc:  # the visit window rule (sessions.visit_windows), with what to do
+        return fail("refused", exc, exc.code)
     except (DataDirError, AbandonRefused) as exc:
         return fail("refused" if exc.code == 2 else "error", exc, exc.code)
     except (SourceError, SessionError, SealError) as exc:

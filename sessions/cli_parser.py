@@ -121,10 +121,22 @@ def build_parser(*, simulators: bool = True, calibrate_kinds: bool = True) -> ar
 
     from sessions.calibrate_cli import add_calibrate_parser
     from sessions.replay_cli import add_replay_parsers
+    from sessions.visits_cli import add_visits_parser
 
     add_replay_parsers(sub, subject_help=subject_help, visit_help=visit_help, operator_help=operator_help,
                        config_help=config_help)
     add_calibrate_parser(sub, operator_help=operator_help, config_help=config_help, kinds=calibrate_kinds)
+    from sessions.audit_cli import add_audit_parser
+
+    add_audit_parser(sub)
+    from sessions.rig_cli import add_rig_parser
+
+    add_rig_parser(sub)
+    add_visits_parser(sub, subject_help=subject_help, config_help=config_help)
+    from sessions.visit_cli import add_visit_parser
+
+    add_visit_parser(sub, subject_help=subject_help, visit_help=visit_help, operator_help=operator_help,
+                     config_help=config_help)
 
     s = sub.add_parser("simulate", help="run one device simulator alone; prints the path it serves first",
                        description="Run one device simulator alone until SIGINT/SIGTERM. Its first line is the "

@@ -57,14 +57,24 @@ def compare_visits(a: Path, b: Path) -> VisitComparison:
         for sid in _names(sa.scans, sb.scans):
             diffs += _keyed(f"scan {sid}", {sid: sa.scans.get(sid)}, {sid: sb.scans.get(sid)})
         diffs += _flat("calibration", sa.calibration, sb.calibration)
-        if sa.outcomes != sb.outcomes:
-            diffs += [f"outcomes: only in A: {r}" for r in sa.outcomes if r not in sb.outcomes]
-            diffs += [f"outcomes: only in B: {r}" for r in sb.outcomes if r not in sa.outcomes]
-            if not any(x.startswith("outcomes") for x in diffs):
-                diffs.append("outcomes: same rows in a different order")
+        diffs += _outcomes(sa.outcomes, sb.outcomes)
         diffs += _flat("qc", sa.qc, sb.qc)
         diffs += _events(sa, sb)
     return VisitComparison(a=a, b=b, identical=not diffs, differences=diffs)
+
+
+def _outcomes(x: list[str], y: list[str]) -> list[str]:
+    """Rows in one file only, rows held a different number of times, or else (same rows, same counts) the order."""
+    if x == y:
+        return []
+    cx, cy = Counter(x), Counter(y)
+    out = []
+    for r in _names(dict(cx), dict(cy)):
+        if r not in cy or r not in cx:
+            out.append(f"outcomes: only in {'A' if r in cx else 'B'}: {r}")
+        elif cx[r] != cy[r]:
+            out.append(f"outcomes: {r} is {cx[r]} time(s) in A, {cy[r]} in B")
+    return out or ["outcomes: the same rows, each as many times, in a different order"]
 
 
 def _names(x: dict[str, object], y: dict[str, object]) -> list[str]:

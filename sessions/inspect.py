@@ -40,6 +40,8 @@ def _identity(vf: VisitFile, out: list[str]) -> None:
     out.append(f"visit file {vf.path.name}  schema v{a.schema_version}  state {a.state}  simulated={a.simulated}")
     out.append(f"  subject {a.subject}  visit {a.visit}  site {a.site}  operator {a.operator}")
     out.append(f"  started {a.started_utc}  closed {a.closed_utc}  software {a.software_version}")
+    if a.replay_of is not None:  # said on a line of its own: a replay must never be read as trial data
+        out.append(f"  REPLAY of {a.replay_of.label}: not trial data")
 
 
 def _stream(vf: VisitFile, name: str, qc: dict[str, Any], out: list[str]) -> None:

@@ -33,9 +33,9 @@ from typing import TYPE_CHECKING, Any
 
 from acquisition.clock import utc_iso
 from acquisition.config import AcqSettings
-from acquisition.events import CALIBRATION_RECORDED, SOURCE_STARTED, Event, EventKind
+from acquisition.events import SOURCE_STARTED, Event, EventKind
 from acquisition.journal import Journal, JournalError
-from acquisition.journal.records import (CloseRecord, OutcomesRecord, journal_calibration, journal_stream,
+from acquisition.journal.records import (AuditRecord, CloseRecord, OutcomesRecord, QcRecord, journal_stream,
                                          journal_visit)
 from acquisition.lslenv import local_clock
 from acquisition.log import get_logger
@@ -44,6 +44,7 @@ from acquisition.stream import StreamSpec
 from acquisition.visitfile.compactor import Compactor
 from acquisition.visitfile.reader import ReplayOf
 from sessions.compaction_loop import CompactionLoop
+from sessions.protocol import ProtocolFile
 from sessions.data_dir import prepare_data_dir
 from sessions.reader_thread import ReaderContext, ReaderThread
 from sessions.scan_reader import ScanEncoder, ScanReader
@@ -55,6 +56,7 @@ from sessions.source_reader import SourceReader, source_refusal
 from sessions.step_timeline import StepTimeline
 from sessions.stream_watch import WatchSettings
 from sessions.subject import VisitIdentity
+from sessions.visit_calibration import VisitCalibrations
 from sessions.visit_journal import VisitJournal, opening_attrs
 from sessions.visit_store import VisitStore
 from sessions.watch_loop import WatchLoop
@@ -77,11 +79,13 @@ class SessionManager:
 
     def __init__(self, settings: AcqSettings, identity: VisitIdentity, *, simulated: bool,
                  clock: Callable[[], float] = local_clock, scan_encoder: ScanEncoder | None = None,
-                 watch: WatchSettings | None = None, replay_of: ReplayOf | None = None) -> None:
+                 watch: WatchSettings | None = None, replay_of: ReplayOf | None = None,
+                 protocol: ProtocolFile | None = None) -> None:
         self.settings = settings
         self.identity = identity
         self.simulated = simulated
         self.replay_of = replay_of
+        self.protocol = protocol  # the protocol the visit is run by: its hash and text go to the file's root
         self._clock = clock
         self._log = get_logger("session", visit=identity.key)
         self.store = VisitStore(settings.data_dir)
@@ -93,8 +97,7 @@ class SessionManager:
         self._removed: list[ReaderThread] = []  # stopped by `remove_source`: their last counters stay in the QC
         self._step: str = ""
         self._step_rep = 0
-        self._calibration_ids: set[str] = set()  # ids in the visit's /calibration (unique: they name its attributes)
-        self._calibration_batches = 0  # calibrations recorded during the visit (`record_calibration`)
+        self._calibrations = VisitCalibrations(self.key)  # the visit's /calibration: ids unique, retakes linked
         self._scan_encoder = scan_encoder
         self._timeline = StepTimeline()
         self._watch = WatchLoop(watch or WatchSettings.from_settings(settings), clock=clock, log=self._log,
@@ -111,7 +114,8 @@ class SessionManager:
     def open(cls, settings: AcqSettings, identity: VisitIdentity, *, simulated: bool,
              calibration: Sequence[Mapping[str, Any]] = (), config_snapshot: Mapping[str, Any] | None = None,
              clock: Callable[[], float] = local_clock, scan_encoder: ScanEncoder | None = None,
-             watch: WatchSettings | None = None, replay_of: ReplayOf | None = None) -> "SessionManager":
+             watch: WatchSettings | None = None, replay_of: ReplayOf | None = None,
+             protocol: ProtocolFile | None = None) -> "SessionManager":
         """Claim the visit (refused if it exists), start the journal, the compactor and the delivery watch
         (`watch`: its thresholds, default from `settings`). A missing data directory is refused (`DataDirError`)
         unless `settings.create_data_dir`: an unmounted data disk must not put visits on the system disk. A journal
@@ -124,10 +128,10 @@ class SessionManager:
         if settings.production and simulated:
             raise SessionError("production mode refuses a simulated visit")
         if settings.production and replay_of is not None:
-            raise SessionError(f"production mode refuses to record a replay of {replay_of.file} as a new visit: a "
+            raise SessionError(f"production mode refuses to record a replay of {replay_of.label} as a new visit: a "
                                "replay is never trial data")
         self = cls(settings, identity, simulated=simulated, clock=clock, scan_encoder=scan_encoder, watch=watch,
-                   replay_of=replay_of)
+                   replay_of=replay_of, protocol=protocol)
         prepare_data_dir(settings.data_dir, create=settings.create_data_dir)
         self._visit_lock = self.store.claim(self.key)  # held until sealed: `recover` leaves this visit alone
         try:
@@ -151,10 +155,10 @@ class SessionManager:
             chunk_recorded=lambda ch: self._watch.on_chunk(ch.stream, ch.device_seq))
         t0, utc0 = clock(), utc_iso()
         attrs = opening_attrs(settings, identity, simulated=self.simulated, config_snapshot=config_snapshot,
-                              t0=t0, utc0=utc0, replay_of=self.replay_of)
+                              t0=t0, utc0=utc0, replay_of=self.replay_of, protocol=self.protocol)
         # the visit record and calibration go to `meta` and, as copies, to `meta-copy`
         journal_visit(self.journal, attrs, [dict(r) for r in calibration])
-        self._calibration_ids = {str(r["id"]) for r in calibration if r.get("id")}
+        self._calibrations = VisitCalibrations(self.key, calibration)
         self.event("visit_open", "visit.opened", payload={"subject": identity.subject, "visit": identity.visit.value,
                                                           "operator": identity.operator})
         self.event("clock", "clock.pair", payload={"t_lsl": t0, "utc": utc0, "boot_id": attrs.boot_id})
@@ -297,11 +301,12 @@ class SessionManager:
         self._watch.forget(r.stream_names)  # its silence from now on is the stop, not a stall
         r.stop()
 
-    def add_scanner(self, scanner: ScanSource, *, poll_s: float = 0.2) -> None:
+    def add_scanner(self, scanner: ScanSource, *, poll_s: float = 0.2, opened: bool = False) -> None:
         self._require(SessionState.recording)
         if self._scan_encoder is None:
             raise SessionError("no scan encoder configured for this session")
-        scanner.open()
+        if not opened:
+            scanner.open()
         reader = ScanReader(scanner, self._ctx, encoder=self._scan_encoder, poll_s=poll_s)
         self._scanners[scanner.name] = reader
         self.event("device", SOURCE_STARTED, payload={"source": scanner.name})
@@ -318,7 +323,9 @@ class SessionManager:
         for r in self._all_readers():
             r.tell_step(step, duration_s)
 
-    def start_step(self, step: str, *, repetition: int = 1, duration_s: float = 0.0) -> None:
+    def start_step(self, step: str, *, repetition: int = 1, duration_s: float = 0.0) -> float:
+        """Begin `step` (ending the one in force); returns its start on the session's clock (the runner's QC
+        reads the journal over exactly that interval)."""
         self._require(SessionState.recording)
         if self._step:
             self.end_step()
@@ -329,17 +336,20 @@ class SessionManager:
         self.event("step_start", "step.started", step=step, t_lsl=t, payload={"repetition": repetition,
                                                                               "duration_s": duration_s})
         self._log.info("step.started", step=step, repetition=repetition)
+        return t
 
-    def end_step(self) -> None:
+    def end_step(self) -> float | None:
+        """End the step in force; returns its end on the session's clock (None: no step was in force)."""
         if self._failure is not None:
             raise self._failure
         if not self._step:
-            return
+            return None
         t = self._clock()
         self._timeline.end(t)
         self.event("step_end", "step.ended", step=self._step, t_lsl=t, payload={"repetition": self._step_rep})
         self._tell_sources("idle", 0.0)
         self._step = ""
+        return t
 
     def marker(self, name: str, **payload: Any) -> None:
         self._require(SessionState.recording)
@@ -368,28 +378,27 @@ class SessionManager:
         assert self._journal is not None
         self._journal.write_meta(OutcomesRecord(rows=[tuple(r) for r in rows]))
 
-    def record_calibration(self, record: CalibrationRecord) -> None:
-        """Add a calibration taken during the visit (a per-visit kind: the jaw reference captured at the start of
-        the jaw battery) to the visit file's `/calibration`, beside the records in force at open. Journalled in
-        `meta` and `meta-copy` (`journal_calibration`, a batch number of its own), then announced by a
-        `calibration.recorded` event (kind `qc`) so the compactor's ledger reports it lost if both copies are.
-        A failed record is stored too: it is on the record that the calibration was tried. Ids are unique."""
+    def record_qc(self, name: str, value: Mapping[str, Any]) -> None:
+        """Store a QC entry computed for this visit as `/qc/<name>` (JSON; the newest of a name wins): the
+        pre-flight gates (`sessions.preflight.record_preflight`), recorded again after each override."""
         self._require(SessionState.recording)
-        if record.id in self._calibration_ids:
-            raise SessionError(f"calibration {record.id!r} is already in visit {self.key}")
         assert self._journal is not None
-        batch = self._calibration_batches + 1
-        self._journal.check()
-        try:
-            journal_calibration(self.journal, [record.model_dump(mode="json")], batch=batch)
-        except (JournalError, OSError) as exc:  # a full disk: the visit fails, in one line
-            raise self._ctx.journal_failed(exc) from None
-        self._calibration_batches = batch
-        self._calibration_ids.add(record.id)
-        self.event("qc", CALIBRATION_RECORDED, payload={"batch": batch, "ids": [record.id], "kind": record.kind,
-                                                         "device_serial": record.device_serial,
-                                                         "passed": record.passed})
-        self._log.info("calibration.recorded", kind=record.kind, id=record.id, passed=record.passed)
+        self._journal.write_meta(QcRecord(name=name, value=dict(value)))
+
+    def write_audit(self, seq: int, line: str) -> None:
+        """Journal entry `seq` of this visit's audit chain, fsynced now (`sessions.audit.AuditTrail.for_visit`)."""
+        assert self._journal is not None, "the visit is not open"
+        self._journal.write_audit(AuditRecord(seq=seq, entry=line))
+
+    def record_calibration(self, record: CalibrationRecord) -> None:
+        """Add a calibration taken during the visit (a per-visit kind: the jaw reference, the EMG noise floor and
+        cotton-roll level) to the visit file's `/calibration`, beside the records in force at open
+        (`VisitCalibrations.record`: ids unique, a retake `supersedes` the previous one, journalled in `meta` and
+        `meta-copy`, announced by `calibration.recorded`). A failed record is stored too: it was tried."""
+        self._require(SessionState.recording)
+        assert self._journal is not None
+        kept = self._calibrations.record(record, write=self._journal.write_calibration, event=self.event)
+        self._log.info("calibration.recorded", kind=kept.kind, id=kept.id, passed=kept.passed)
 
     def close(self) -> SealedVisit:
         """Stop sources, journal the tail, finish the file, verify it against the journal and seal it.

@@ -7,13 +7,18 @@ How (docs/replay.md says it for a user):
    file is refused in one line (`VisitFileError`) and nothing is written.
 2. `ReplayPlan` reads what the original session did (sources, steps, events) and when.
 3. A `SessionManager` opens the visit on a `ReplayClock` set to the original's `visit.opened` time, with the
-   original's calibration records, `simulated` as the original, and `replay_of` (file name + SHA-256): the new
-   file says it is a replay, and production mode refuses it.
+   original's calibration records, `simulated` as the original, and `replay_of` (the SHA-256, and the file name
+   only if the replay keeps the original's subject and visit: the name is a pseudonym): the new file says it is a
+   replay, and production mode refuses it.
 4. The driver walks the plan in time order. Before each action it moves the clock to the action's exact time,
    letting every replay source hand over what was recorded up to then, and waits (bounded, `settle_timeout_s`)
    until they have; between actions it moves in `tick_s` steps so that a source never holds more than a tick
-   of data. Actions: add a source (or the scanner) at its `source.started` time; start / end a step with its
-   recorded repetition and duration; record again a calibration taken during the visit (`calibration.recorded`);
+   of data, and over a silence (nothing due within a tick) it jumps straight to the next time something falls
+   due. Every move makes something due or reaches the target, so the moves are bounded (by the items to hand
+   over, and the visit's span in ticks); a clock that stops moving is `ReplayFailed`, never a hang. An action
+   outside the visit (`visit.opened` to `visit.closed`) was refused by the plan before anything was written.
+   Actions: add a source (or the scanner) at its `source.started` time; start / end a step with its recorded
+   repetition and duration; record again a calibration taken during the visit (`calibration.recorded`);
    write an event the session cannot regenerate (markers, operator actions) with its own time and step; stop a
    source at its `source.stopped` time, after handing over everything but the samples the original drained at
    its stop. Then the original's outcomes, and `close()` at the time of the original's `visit.closed`.
@@ -43,6 +48,7 @@ from acquisition.visitfile.reader import VisitFile
 from calibration.records import CalibrationRecord
 from sessions.data_dir import check_visit_free, prepare_data_dir
 from sessions.manager import SessionManager
+from sessions.protocol import ProtocolFile, parse_protocol
 from sessions.session_errors import SessionError
 from sessions.subject import VisitIdentity
 
@@ -99,12 +105,14 @@ class _Replay:
         if not self.path.is_file():
             raise ReplayRefused(f"{self.path}: no such file")
         with VisitFile.open(self.path, require_sealed=True, verify="full") as vf:
-            origin = replay_origin(self.path)
             try:
                 plan = ReplayPlan.read(vf)
             except ReplayUnsupported as exc:
                 raise ReplayRefused(f"{self.path.name}: {exc}") from None
             ident = self._identity(vf)
+            # the original's name is its pseudonym and visit code: kept only if the replay keeps both
+            origin = replay_origin(self.path, keep_name=(ident.subject, ident.visit.value) ==
+                                   (vf.identity.subject, vf.identity.visit))
             self._calibrations = self._recorded_calibrations(plan)
             clock = ReplayClock(plan.open_t)
             sources = {name: self._source(vf, sp, clock, origin) for name, sp in plan.sources.items()}
@@ -134,9 +142,13 @@ class _Replay:
     def _record(self, vf: VisitFile, plan: ReplayPlan, ident: VisitIdentity, origin: ReplayOf, clock: ReplayClock,
                 sources: dict[str, ReplaySource | ReplayScanSource]) -> Path:
         settings = self.settings.model_copy(update=REPLAY_SETTINGS)
+        self._moves = 0
+        items = sum(src.items for src in sources.values())
+        self._max_moves = len(plan.actions) + 8 + min(items, math.ceil((plan.close_t - plan.open_t) / self.tick_s))
         self._log.info("replay.started", sources=list(sources), actions=len(plan.actions), key=ident.key)
         with SessionManager.open(settings, ident, simulated=vf.identity.simulated, calibration=plan.calibration,
-                                 clock=clock, scan_encoder=replay_scan_encoder, replay_of=origin) as session:
+                                 clock=clock, scan_encoder=replay_scan_encoder, replay_of=origin,
+                                 protocol=_protocol_of(vf)) as session:
             live: dict[str, ReplaySource | ReplayScanSource] = {}
             for action in plan.actions:
                 self._advance(clock, action.t, live)
@@ -146,6 +158,8 @@ class _Replay:
                 self._stop(session, name, live, clock)
             if plan.outcomes:
                 session.record_outcomes(plan.outcomes)
+            for name, value in plan.recorded_qc.items():
+                session.record_qc(name, value)
             sealed = session.close()
         self._log.info("replay.sealed", path=str(sealed.path))
         return sealed.path
@@ -166,12 +180,18 @@ class _Replay:
 
     # -- walking the plan ------------------------------------------------------------------------------------
     def _advance(self, clock: ReplayClock, t: float, live: dict[str, Any]) -> None:
-        """Move the clock to `t` in ticks, each time waiting until every live source handed over what is due."""
+        """Move the clock to `t` in ticks, each time waiting until every live source handed over what is due; over
+        a silence (nothing due within a tick), in one move to the next time something falls due."""
         now = clock()
         if not math.isfinite(t) or t <= now:
             return
         while now < t:
-            now = clock.advance(min(t, now + self.tick_s))
+            if self._moves >= self._max_moves:
+                raise ReplayFailed(f"replay of {self.path.name}: the clock did not reach t={t!r} after "
+                                   f"{self._moves} moves (it is at t={now!r}); what was recorded is sealed")
+            self._moves += 1
+            due = min((src.next_due(now) for src in live.values()), default=math.inf)
+            now = clock.advance(min(t, now + self.tick_s if due <= now + self.tick_s else due))
             self._settle(clock, live, f"t={now!r}")
 
     def _settle(self, clock: ReplayClock, live: dict[str, Any], when: str) -> None:
@@ -215,3 +235,17 @@ class _Replay:
             self._settle(clock, {name: src}, f"stop of {name}")
         session.remove_source(name)
         del live[name]
+
+
+def _protocol_of(vf: VisitFile) -> ProtocolFile | None:
+    """The protocol the original was run by (its stamp and its TOML text, root attributes), stamped again on the
+    replay: the same bytes, so the same SHA-256."""
+    stamp = vf.identity.protocol
+    if stamp is None:
+        return None
+    text = (vf.identity.model_extra or {}).get("protocol_toml")
+    if not isinstance(text, str):
+        raise ReplayUnsupported(f"{vf.path.name}: the protocol {stamp.name!r} is stamped but its text "
+                                "(attribute protocol_toml) is missing")
+    return parse_protocol(text.encode("utf-8"), source=stamp.source)
+

@@ -3,8 +3,9 @@
 - `replay FILE --into DATA_DIR [--subject ID --visit CODE --operator LOGIN] [--compare] [--create-data-dir]`:
   the deterministic replay through the session manager (`sessions.replay`), as fast as the pipeline runs;
   `--compare` then compares the new file with FILE (`sessions.compare`) and exits 1 on any difference.
-- `replay FILE --lsl [--speed X] [--loop]`: the live replay on LSL at the recorded timing
-  (`sessions.replay_lsl`, docs/replay-lsl.md). `--into` and `--lsl` are mutually exclusive, one is required.
+- `replay FILE --lsl [--speed X] [--loop] [--wait-consumers SECONDS] [--lsl-suffix TAG]`: the live replay
+  on LSL at the recorded timing (`sessions.replay_lsl`, docs/replay-lsl.md); `--lsl-suffix` lets two replays run at
+  once. `--into` and `--lsl` are mutually exclusive, one is required.
 - `compare A B`: every difference, grouped per stream and per step; exit 0 identical, 1 different, 2 when a file
   cannot be compared (unsealed, altered, not a visit file).
 
@@ -15,9 +16,22 @@ nothing is written to DATA_DIR (the same words as the LSL replay).
 from __future__ import annotations
 
 import argparse
+import re
 import time
 from pathlib import Path
 from typing import Any
+
+_TAG = re.compile(r"[A-Za-z0-9][-A-Za-z0-9_]{0,39}")
+
+
+def lsl_suffix(text: str) -> str:
+    """`--lsl-suffix TAG`: names and source ids end in `-replay-TAG` (a replay's names always say so); the whole
+    suffix is taken too (`--lsl-suffix=-replay-TAG`: argparse reads a value starting with '-' only after '=')."""
+    tag = text[len("-replay-"):] if text.startswith("-replay-") else text
+    if not _TAG.fullmatch(tag):
+        raise argparse.ArgumentTypeError(f"--lsl-suffix takes a tag of up to 40 letters, digits, '-' or '_' (names "
+                                         f"then end in -replay-TAG), not {text!r}")
+    return f"-replay-{tag}"
 
 
 def add_replay_parsers(sub: Any, *, subject_help: str, visit_help: str, operator_help: str, config_help: str) -> None:
@@ -46,6 +60,9 @@ def add_replay_parsers(sub: Any, *, subject_help: str, visit_help: str, operator
     r.add_argument("--loop", action="store_true", help="(--lsl) play again and again until SIGINT / SIGTERM")
     r.add_argument("--wait-consumers", type=duration_seconds, default=0.0, metavar="SECONDS",
                    help="(--lsl) wait up to SECONDS for a consumer on every stream before playing (default 0)")
+    r.add_argument("--lsl-suffix", type=lsl_suffix, default=None, metavar="TAG",
+                   help="(--lsl) end every LSL name and source_id with -replay-TAG instead of -replay, so two "
+                   "replays can run at once")
     r.add_argument("--config", type=Path, default=argparse.SUPPRESS, help=config_help)
     c = sub.add_parser("compare", help="compare two visit files: stream data, device_seq, t_lsl, gaps, scans, events",
                        description="Compare two sealed visit files: every sample, sequence number, time stamp, gap, "
@@ -70,20 +87,20 @@ def cmd_replay(args: argparse.Namespace) -> int:
         from sessions.replay_lsl import run_lsl_replay
 
         return run_lsl_replay(args)
-    if args.speed is not None or args.loop or args.wait_consumers:
-        raise CliError("--speed, --loop and --wait-consumers apply to --lsl, not to --into")
+    if args.speed is not None or args.loop or args.wait_consumers or args.lsl_suffix is not None:
+        raise CliError("--speed, --loop, --wait-consumers and --lsl-suffix apply to --lsl, not to --into")
     return _replay_into(args)
 
 
 def _replay_into(args: argparse.Namespace) -> int:
     from acquisition.visitfile.reader import VisitFile, VisitFileError
-    from sessions.cli import CliError, _settings
+    from sessions.cli import CliError, settings_for
     from sessions.cli_args import one_line
     from sessions.compare import compare_visits
     from sessions.replay import replay_into
 
     src = Path(args.file)
-    settings = _settings(argparse.Namespace(data_dir=args.into, create_data_dir=args.create_data_dir,
+    settings = settings_for(argparse.Namespace(data_dir=args.into, create_data_dir=args.create_data_dir,
                                             config=getattr(args, "config", None)))
     t0 = time.perf_counter()
     try:
@@ -97,7 +114,7 @@ def _replay_into(args: argparse.Namespace) -> int:
         span = (events[0].t_lsl - ident.started_t_lsl) if events and ident.started_t_lsl is not None else 0.0
     print(one_line(f"replayed: {out.resolve()}"), flush=True)
     if ident.replay_of is not None:
-        print(one_line(f"replay of: {ident.replay_of.file} sha256 {ident.replay_of.sha256}"))
+        print(one_line(f"replay of: {ident.replay_of.label}"))
     print(f"took {took:.2f} s for {span:.1f} s of visit" + (f" ({span / took:.0f}x real time)" if took > 0 else ""))
     if not args.compare:
         return 0

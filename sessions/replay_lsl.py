@@ -8,7 +8,7 @@ player's refusals into the CLI's one-line errors.
 
 Read from `args`: `file`, `speed` (> 0), `loop`; and, when the parser offers them, `wait_consumers` (seconds to
 wait for a recorder on every stream before playing, so it misses nothing; default 0) and `lsl_suffix` (default
-`-replay`; tests make it unique).
+`-replay`; `--lsl-suffix TAG` makes it `-replay-TAG`, and tests make it unique).
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def run_lsl_replay(args: argparse.Namespace, *, print_: Callable[[str], None] = 
                 restore = _on_signals(stop)
                 try:
                     if wait > 0:
-                        missing = player.wait_for_consumers(wait)
+                        missing = player.wait_for_consumers(wait, stop=stop)
                         if missing:
                             print_(f"no consumer after {wait:g} s on: {', '.join(missing)}; playing anyway")
                     stats = player.run(stop) if not stop.is_set() else None

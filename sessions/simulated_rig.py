@@ -1,10 +1,12 @@
-"""The exam room, simulated: every instrument's wire-level simulator, and the real drivers connected to them.
+"""The exam room, simulated: every instrument's wire-level simulator, and the rig file that points at them.
 
 Each simulator serves its device's end of the real protocol (BITalino and NDI Aurora on pseudo-terminals behind
 udev-like symlinks, the load-cell board on a pty, the scanner writing into an export folder behind a simulated
-USB identity), fed by the signal generators so the ground truth is known. The drivers are exactly those used
-with real hardware; only their configuration points at the simulators and says `simulated=True`.
-The rig also plays the patient: `set_step()` tells every simulator which protocol task is being performed.
+USB identity), fed by the signal generators so the ground truth is known. The rig describes itself as a rig file
+(`rig_config()`, `write_rig_file()`: `simulated = true`, the pty links as ports, the simulators' serials as the
+expected ones), and its drivers are built from that file by `sessions.rig.build`, exactly as a real exam room's
+are: there is no second way from a rig to its drivers. The rig also plays the patient: `set_step()` tells every
+simulator which protocol task is being performed.
 
 The simulators run in child processes (the device side of the wires), so their Python work does not compete
 with the drivers for the recorder's interpreter lock, as real instruments would not. Their pty links and the
@@ -15,6 +17,7 @@ was killed; the children end on their own when the pipe to a killed parent close
 from __future__ import annotations
 
 import multiprocessing as mp
+import signal
 import threading
 import weakref
 from multiprocessing.connection import Connection
@@ -22,33 +25,36 @@ from pathlib import Path
 from typing import Any
 
 from acquisition.source import Source
-from drivers.emg.bitalino.config import BitalinoConfig, BoardConfig
-from drivers.emg.bitalino.driver import BitalinoEmgSource
 from drivers.emg.bitalino.simulator import BitalinoSimulator
-from drivers.jaw.aurora.config import AuroraConfig
-from drivers.jaw.aurora.driver import AuroraJawSource
 from drivers.jaw.aurora.simulator import AuroraSimulator
-from drivers.scanner.folder_watch import WatchConfig
 from drivers.scanner.simulator import ScannerSimulator
-from drivers.scanner.source import ScannerConfig, ScannerSource
-from drivers.scanner.usb_identity import UsbExpectation
+from drivers.scanner.source import ScannerSource
 from drivers.scanner.usb_sim_backend import SimUsbBackend, SimUsbDevice
 from drivers.signals.plate_load import PlateLoad
-from drivers.stabilometry.cell_board.driver import CellBoardSource
 from drivers.stabilometry.cell_board.simulator import CellBoardSimulator
-from drivers.stabilometry.config import CellBoardConfig
+from sessions.rig.build import RigSources, build_plate, build_scanner, build_sources
+from sessions.rig.config import (AuroraJaw, BitalinoBoard, BitalinoEmg, CellBoardPlate, ExportFolderScanner, RigConfig,
+                                 SimulatedUsb)
+from sessions.rig.toml_out import model_toml
 from sessions.rig_workdir import create_workdir, remove_workdir
 
 BOARD_A = {"A1": "TA_R", "A2": "TA_L", "A3": "MM_R", "A4": "MM_L"}
 BOARD_B = {"A1": "DA_R", "A2": "DA_L", "A3": "SCM_R", "A4": "SCM_L"}
 INCISAL_OFFSET_MM = (0.0, 15.0, 25.0)
 ICP_HEAD_MM = (0.0, -70.0, 85.0)
+#: the identities the simulators report (their defaults, said here so the rig file can expect them)
+AURORA_SERIAL = "P6-00417"
+CELL_BOARD_SERIAL = "SIM-CB4-000123"
+#: the BITalino boards: (stream, pty link, serial, inputs); a pty has no USB serial number, the rig file names them
+BOARDS = (("emg_a", "bitalino_a", "SIM-BIT-A", BOARD_A), ("emg_b", "bitalino_b", "SIM-BIT-B", BOARD_B))
 
 
 #: the simulators are split over two child processes: the Aurora answers polls within a frame period, so it
 #: gets an interpreter of its own rather than sharing one with two 1 kHz BITalino boards
 GROUPS = ("main", "aurora")
 _DEVICE_GROUP = {"emg_a": "main", "emg_b": "main", "plate": "main", "scanner": "main", "aurora": "aurora"}
+#: the simulator behind each device of the rig file (the rig names the tracker by its instrument, `jaw`)
+RIG_DEVICE_SIMULATOR = {"emg_a": "emg_a", "emg_b": "emg_b", "jaw": "aurora", "plate": "plate", "scanner": "scanner"}
 
 
 class _Devices:
@@ -60,14 +66,12 @@ class _Devices:
         self.by_name: dict[str, Any] = {}
         self.scanner: ScannerSimulator | None = None
         if group == "aurora":
-            self.by_name["aurora"] = AuroraSimulator(link=dev / "aurora", seed=seed,
+            self.by_name["aurora"] = AuroraSimulator(link=dev / "aurora", seed=seed, serial=AURORA_SERIAL,
                                                      incisal_offset_mm=INCISAL_OFFSET_MM, icp_head_mm=ICP_HEAD_MM)
         else:
-            self.by_name["emg_a"] = BitalinoSimulator(link=dev / "bitalino_a", inputs=tuple(BOARD_A.values()),
-                                                      seed=seed)
-            self.by_name["emg_b"] = BitalinoSimulator(link=dev / "bitalino_b", inputs=tuple(BOARD_B.values()),
-                                                      seed=seed + 1)
-            self.by_name["plate"] = CellBoardSimulator(link=str(dev / "cellboard"), seed=seed)
+            for i, (stream, link, _serial, inputs) in enumerate(BOARDS):
+                self.by_name[stream] = BitalinoSimulator(link=dev / link, inputs=tuple(inputs.values()), seed=seed + i)
+            self.by_name["plate"] = CellBoardSimulator(link=str(dev / "cellboard"), seed=seed, serial=CELL_BOARD_SERIAL)
             self.scanner = ScannerSimulator(scanner_folder, seed=seed, subject="SIM", write_mode="part")
         self.serial = tuple(self.by_name.values())
         if self.scanner is not None:
@@ -95,6 +99,14 @@ class _Devices:
         if op == "fault":
             self.by_name[cmd[1]].faults.arm(cmd[2], cmd[3])
             return None
+        if op == "stop":  # the device switched off (tests: a device missing at rig check / pre-flight)
+            sim = self.by_name.pop(cmd[1])
+            self.serial = tuple(x for x in self.serial if x is not sim)
+            if sim is self.scanner:
+                self.scanner = None
+            else:
+                sim.close()
+            return None
         if op == "place_load":  # a calibration step on the plate: a known mass, the empty plate, or (None) the subject
             self.by_name["plate"].place_load(None if cmd[1] is None else PlateLoad.model_validate(cmd[1]))
             return None
@@ -109,6 +121,8 @@ class _Devices:
 
 
 def _serve(conn: Connection, group: str, workdir: str, seed: int, scanner_folder: str) -> None:
+    # Ctrl-C reaches the whole process group: the parent stops the devices (through this pipe), not the terminal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     devices = _Devices(group, Path(workdir), seed, Path(scanner_folder))
     devices.start()
     conn.send(("ready", None))
@@ -130,7 +144,8 @@ def _serve(conn: Connection, group: str, workdir: str, seed: int, scanner_folder
 
 
 class SimulatedRig:
-    """Start with `start()`; `sources()` and `scanner()` give the drivers; `close()` stops everything."""
+    """Start with `start()`; `rig_config()` / `write_rig_file()` describe it, `rig_sources()` (or `sources()`,
+    `scanner()`, `plate_source()`) give the drivers built from that description; `close()` stops everything."""
 
     def __init__(self, *, workdir: Path | None = None, seed: int = 0, scanner_folder: Path | None = None) -> None:
         # a folder of its own unless given one: removed on close or exit, and by the next rig after a SIGKILL
@@ -181,30 +196,60 @@ class SimulatedRig:
             raise RuntimeError(f"simulated instruments: {value}")
         return value
 
-    # -- drivers pointed at the simulators ---------------------------------------------------------
-    def sources(self) -> list[Source]:
+    # -- the rig file, and the drivers built from it --------------------------------------------------
+    def rig_config(self) -> RigConfig:
+        """This rig as a rig file says it (docs/rig.md): the simulators' links, serials and export folder."""
         dev = self.workdir / "dev"
-        emg = BitalinoEmgSource(BitalinoConfig(
-            boards=[BoardConfig(stream="emg_a", path=str(dev / "bitalino_a"), serial="SIM-BIT-A", inputs=BOARD_A),
-                    BoardConfig(stream="emg_b", path=str(dev / "bitalino_b"), serial="SIM-BIT-B", inputs=BOARD_B)],
-            simulated=True,
-        ))
-        jaw = AuroraJawSource(AuroraConfig(path=str(dev / "aurora"), incisal_offset_mm=INCISAL_OFFSET_MM,
-                                           icp_mm=ICP_HEAD_MM, simulated=True), name="aurora")
-        return [emg, jaw, self.plate_source()]  # type: ignore[list-item]
+        usb = self.usb_device
+        boards = [BitalinoBoard(stream=stream, port=str(dev / link), serial=serial, expected_serial=serial,
+                                inputs=inputs) for stream, link, serial, inputs in BOARDS]
+        return RigConfig(
+            name="simulated", simulated=True,
+            emg=BitalinoEmg(driver="bitalino", boards=boards),
+            jaw=AuroraJaw(driver="aurora", port=str(dev / "aurora"), expected_serial=AURORA_SERIAL,
+                          incisal_offset_mm=INCISAL_OFFSET_MM, options={"icp_mm": list(ICP_HEAD_MM)}),
+            plate=CellBoardPlate(driver="cell_board", port=str(dev / "cellboard"), expected_serial=CELL_BOARD_SERIAL),
+            scanner=ExportFolderScanner(
+                driver="export_folder", folder=self.scanner_folder, usb_vid=usb.vid, usb_pid=usb.pid,
+                expected_serial=usb.serial, options={"reject_grace_s": 2.0},
+                simulated_usb=SimulatedUsb(vid=usb.vid, pid=usb.pid, serial=usb.serial, product=usb.product,
+                                           manufacturer=usb.manufacturer)),
+        )
 
-    def plate_source(self) -> CellBoardSource:
+    def write_rig_file(self, path: Path) -> Path:
+        """The rig file of this rig at `path` (written aside, then renamed into place); its absolute path."""
+        path = Path(path).absolute()
+        text = model_toml(self.rig_config(), header=(
+            "A simulated rig, written by `amuse-acq rig simulate` (docs/rig.md); valid while it runs.\n"
+            f"Its simulators' folder: {self.workdir}"), keep=("version", "simulated"))
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+        return path
+
+    def rig_sources(self, **watch: Any) -> RigSources:
+        """The drivers of this rig, built from its rig file; `watch` overrides the scanner's WatchConfig fields."""
+        built = build_sources(self.rig_config(), usb_backend=self.usb_backend)
+        if not watch:
+            return built
+        return RigSources(built.config, built.sources, self.scanner(**watch), built.raw_limits)
+
+    def sources(self) -> list[Source]:
+        """The sample sources (EMG, jaw, plate), as `rig_sources()` builds them."""
+        return list(self.rig_sources().sources)
+
+    def plate_source(self) -> Source:
         """A driver on the rig's cell board (the visit's, or a calibration's before the visit)."""
-        return CellBoardSource(CellBoardConfig(port=str(self.workdir / "dev" / "cellboard"), simulated=True))
+        return build_plate(self.rig_config())
 
     def scanner(self, **watch: Any) -> ScannerSource:
         """The scanner driver on the simulator's export folder; `watch` overrides `WatchConfig` fields."""
-        opts: dict[str, Any] = {"reject_grace_s": 2.0, **watch}
-        return ScannerSource(
-            ScannerConfig(watch=WatchConfig(folder=self.scanner_folder, **opts),
-                          usb=UsbExpectation(), simulated=True),
-            usb_backend=SimUsbBackend([self.usb_device]),
-        )
+        return build_scanner(self.rig_config(), usb_backend=self.usb_backend, watch=watch)
+
+    @property
+    def usb_backend(self) -> SimUsbBackend:
+        """A pyusb backend presenting the simulated scanner (`usb_device`: unplug it there)."""
+        return SimUsbBackend([self.usb_device])
 
     # -- the patient ------------------------------------------------------------------------------------
     def set_step(self, step: str, duration_s: float) -> None:
@@ -235,6 +280,11 @@ class SimulatedRig:
     def arm_fault(self, device: str, fault: str, count: int = 1) -> None:
         """Arm a fault on one simulated device: emg_a, emg_b, aurora, plate or scanner."""
         self._call(_DEVICE_GROUP[device], "fault", device, fault, count)
+
+    def stop_device(self, device: str) -> None:
+        """Switch one simulated device off for good (emg_a, emg_b, aurora, plate: its pty goes; scanner: no more
+        captures); the others go on."""
+        self._call(_DEVICE_GROUP[device], "stop", device)
 
     def close(self) -> None:
         for conn in self._conns.values():

@@ -15,7 +15,7 @@ import json
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -24,10 +24,14 @@ from acquisition.clock import boot_id, utc_iso
 from acquisition.config import AcqSettings
 from acquisition.events import Event
 from acquisition.journal import Journal, JournalError, encode_event
-from acquisition.journal.records import VisitAttrs, encode_meta
-from acquisition.visitfile.schema import REPLAY_OF_ATTR
+from acquisition.journal.records import (AuditRecord, VisitAttrs, encode_meta, journal_audit,
+                                         journal_calibration)
+from acquisition.visitfile.schema import PROTOCOL_ATTR, PROTOCOL_TOML_ATTR, REPLAY_OF_ATTR
 from sessions.session_errors import SessionError, VisitFailed, error_summary, storage_reason
 from sessions.subject import VisitIdentity
+
+if TYPE_CHECKING:
+    from sessions.protocol import ProtocolFile
 
 __all__ = ["VisitJournal", "opening_attrs"]
 
@@ -81,6 +85,22 @@ class VisitJournal:
         except (JournalError, OSError) as exc:
             raise self.failed(exc) from None
 
+    def write_audit(self, rec: "AuditRecord") -> None:
+        """Journal one entry of the visit's audit chain in its own log, fsynced now (`journal_audit`)."""
+        self.check()
+        try:
+            journal_audit(self.journal, rec)
+        except (JournalError, OSError) as exc:  # a full disk: the visit fails, in one line
+            raise self.failed(exc) from None
+
+    def write_calibration(self, records: list[dict[str, Any]], *, batch: int) -> None:
+        """Journal calibration records taken during the visit in `meta` and `meta-copy` (`journal_calibration`)."""
+        self.check()
+        try:
+            journal_calibration(self.journal, records, batch=batch)
+        except (JournalError, OSError) as exc:  # a full disk: the visit fails, in one line
+            raise self.failed(exc) from None
+
     def flush(self) -> None:
         try:
             self.journal.flush()
@@ -123,10 +143,13 @@ class VisitJournal:
 
 def opening_attrs(settings: AcqSettings, identity: VisitIdentity, *, simulated: bool,
                   config_snapshot: Mapping[str, Any] | None, t0: float, utc0: str,
-                  replay_of: BaseModel | None = None) -> VisitAttrs:
+                  replay_of: BaseModel | None = None, protocol: ProtocolFile | None = None) -> VisitAttrs:
     """The visit record's attributes as the visit opens (the journal's first record, the file's root); a replay
-    adds `replay_of` (JSON, `acquisition.visitfile.schema.REPLAY_OF_ATTR`)."""
-    extra = {} if replay_of is None else {REPLAY_OF_ATTR: replay_of.model_dump_json()}
+    adds `replay_of` (JSON, `acquisition.visitfile.schema.REPLAY_OF_ATTR`), a visit run by a protocol adds its
+    stamp `protocol` (JSON: name, version, SHA-256 of the file's bytes) and the file's text `protocol_toml`."""
+    extra = {} if replay_of is None else {REPLAY_OF_ATTR: replay_of.model_dump_json(exclude_none=True)}
+    if protocol is not None:
+        extra |= {PROTOCOL_ATTR: protocol.stamp().model_dump_json(), PROTOCOL_TOML_ATTR: protocol.text}
     config = (config_snapshot if config_snapshot is not None
               # the data dir's path is the exam-room PC's, not the trial's: its name only
               else {**json.loads(settings.model_dump_json()), "data_dir": settings.data_dir.name})

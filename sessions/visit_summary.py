@@ -10,14 +10,16 @@ What is looked at (docs/replay.md, "What compare looks at"), and why each exclus
   `state`, `config` (the settings of that run), `boot_id`, `started_t_lsl` (the session's own clock reading at
   open, taken just before `visit.opened`; the replay opens at the original's `visit.opened`), `n_events`
   (counts `clock.pair`), `replay_of`, nor the digest tree's own attributes;
-- per stream: its `StreamSpec` without `device.transport` (a replay's transport names the file replayed),
+- per stream: its `StreamSpec` without `device.transport` (a replay's says it is one: `replay sha256:...`),
   the number of samples, dtype and channels, the SHA-256 of the bytes of `data`, `device_seq`, `t_lsl` and
   `t_read` (or that it has none), and every gap (after_seq, missing, t_before, t_after);
 - per scan: its attributes as stored, and per dataset its dtype, shape and SHA-256;
 - calibration records, outcome rows;
-- QC: per stream (expected, received, missing, windows, stalls) and per source the counters, without the
-  session reader's own `read_errors` and `chunks_rejected` (a replay's reads do not fail: the original's failures
-  come back as their events); not `journal_damage*` (about that run's journal);
+- QC: every entry of `/qc` but the named exclusions, so that an entry added later is compared rather than
+  silently skipped: per stream (expected, received, missing, windows, stalls), per source the counters without
+  the session reader's own `read_errors` and `chunks_rejected` (a replay's reads do not fail: the original's
+  failures come back as their events), any other entry as a whole; not `journal_damage*` (about that run's
+  journal);
 - events, one line each, sorted by time (journal order between threads is not deterministic): time on the LSL
   clock (exact, `repr`), kind, name, stream, step, repetition (its own, or that of the step interval it falls in)
   and payload (JSON, sorted keys), except: `clock.pair` events (they pair that run's clock with the wall clock,
@@ -45,6 +47,8 @@ __all__ = ["STREAM_ARRAYS", "EventLine", "VisitSummary", "array_rows", "open_for
 _BLOCK_BYTES = 16 * 1024 * 1024
 _IDENTITY_PAYLOAD = ("subject", "visit", "operator")
 _READER_COUNTERS = ("read_errors", "chunks_rejected")
+#: `/qc` entries not compared (by prefix): the journal's own damage report of that run
+_QC_NOT_COMPARED = ("journal_damage",)
 STREAM_ARRAYS = ("data", "device_seq", "t_lsl", "t_read")
 
 
@@ -100,14 +104,26 @@ def summarise(vf: VisitFile) -> VisitSummary:
         s.scans[sid] = entry
     s.calibration = {r.id: _json(r.model_dump(exclude_unset=True)) for r in vf.calibration}
     s.outcomes = [f"{o.step} {o.metric} {o.value!r} {o.unit} {o.method}" for o in vf.outcomes]
-    qc = vf.qc
-    for name, q in sorted((qc.get("streams") or {}).items()):
-        s.qc[f"stream {name}"] = _json(q)
-    for name, c in sorted((qc.get("sources") or {}).items()):
-        s.qc[f"source {name}"] = _json({k: v for k, v in c.items() if k not in _READER_COUNTERS}
-                                       if isinstance(c, dict) else c)
+    s.qc = _qc(vf.qc)
     s.events = _events(vf)
     return s
+
+
+def _qc(qc: dict[str, Any]) -> dict[str, str]:
+    """Every `/qc` entry but `_QC_NOT_COMPARED`: `streams` and `sources` one line per stream and per source (the
+    sources without `_READER_COUNTERS`), any other entry one line."""
+    out = {}
+    for key, value in sorted(qc.items()):
+        if key.startswith(_QC_NOT_COMPARED):
+            continue
+        if key == "streams" and isinstance(value, dict):
+            out.update({f"stream {name}": _json(q) for name, q in sorted(value.items())})
+        elif key == "sources" and isinstance(value, dict):
+            out.update({f"source {name}": _json({k: v for k, v in c.items() if k not in _READER_COUNTERS}
+                                                if isinstance(c, dict) else c) for name, c in sorted(value.items())})
+        else:
+            out[key] = _json(value)
+    return out
 
 
 # -- streams --------------------------------------------------------------------------------------------------

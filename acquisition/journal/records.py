@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from acquisition.journal.errors import JournalFormatError
 from acquisition.journal.writer import Journal
@@ -28,6 +28,8 @@ from acquisition.stream import StreamSpec
 COPY_MAGIC = b"AM\x01"
 #: the log holding the second copy of the visit and calibration records
 META_COPY_LOG = "meta-copy"
+#: the log of the visit's audit chain (`AuditRecord`s only, each fsynced when written: `journal_audit`)
+AUDIT_LOG = "audit"
 
 # NaN / Infinity are kept as the tokens Python's json reads back: the journal must not alter a value
 _CONFIG = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
@@ -96,6 +98,39 @@ class OutcomesRecord(BaseModel):
     rows: list[tuple[str, str, float, str, str]]
 
 
+#: names of `/qc` attributes the compactor computes itself: a `QcRecord` may not take them
+COMPUTED_QC = frozenset({"streams", "sources", "journal_damage_bytes", "journal_damage"})
+
+
+class QcRecord(BaseModel):
+    """A QC entry the session computed (the pre-flight gates, `sessions.preflight`): `value` becomes the `/qc`
+    attribute `name` (JSON); a newer record of the same name replaces it (an override re-records the gates)."""
+
+    model_config = _CONFIG
+    type: Literal["qc"] = "qc"
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,47}$")
+    value: dict[str, Any]
+
+    @field_validator("name")
+    @classmethod
+    def _not_computed(cls, v: str) -> str:
+        if v in COMPUTED_QC:
+            raise ValueError(f"/qc/{v} is computed by the compactor; a session cannot record it")
+        return v
+
+
+class AuditRecord(BaseModel):
+    """One entry of the visit's audit chain (`sessions.audit`), in the `audit` log: `entry` is its stored line
+    (canonical JSON, hash-chained: opaque here, checked by `amuse-acq audit verify`), `seq` its place in the
+    chain, so the compactor's ledger notices an entry lost in the journal. Its copy is the entry's twin in the
+    daily log `DATA_DIR/audit/`, outside the journal."""
+
+    model_config = _CONFIG
+    type: Literal["audit"] = "audit"
+    seq: int = Field(ge=0)
+    entry: str = Field(min_length=2, max_length=16384)
+
+
 class CloseRecord(BaseModel):
     """The visit was closed normally at `closed_utc` (a crash during the seal leaves it in the journal)."""
 
@@ -114,7 +149,8 @@ class RecoveredRecord(BaseModel):
 
 
 MetaRecord = Annotated[
-    Union[VisitRecord, StreamRecord, CalibrationRecord, CountersRecord, OutcomesRecord, CloseRecord, RecoveredRecord],
+    Union[VisitRecord, StreamRecord, CalibrationRecord, CountersRecord, OutcomesRecord, QcRecord, CloseRecord,
+          RecoveredRecord, AuditRecord],
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[MetaRecord] = TypeAdapter(MetaRecord)
@@ -181,3 +217,11 @@ def journal_stream(journal: Journal, spec: StreamSpec) -> StreamRecord:
     journal.log("meta").append(encode_meta(rec))
     journal.log(f"streams/{spec.name}").append(encode_copy(rec))
     return rec
+
+
+def journal_audit(journal: Journal, rec: AuditRecord) -> None:
+    """Append an audit entry to the `audit` log and fsync it before returning: an action is on the record before
+    it is taken, not within the journal's fsync interval."""
+    w = journal.log(AUDIT_LOG)
+    w.append(encode_meta(rec))
+    w.flush()

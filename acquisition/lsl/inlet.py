@@ -11,6 +11,13 @@ silence against the time the visit recorded the stream (`expected_by_window`).
 The file keeps what identifies the stream for a data manager (name, type, source_id, rate, channel count),
 never the sending machine's hostname.
 
+What the outlet says it is, read after `open()` and never guessed: `simulated` (its `desc/acquisition/simulated`,
+or the configuration's), and `replay_sha256`, the SHA-256 of the visit file an `amuse-acq replay --lsl` plays
+(its `desc/replay/sha256`). Both go into the recorded stream's device identity (`simulated`, and `transport`
+`lsl:<name> replay sha256:<16 hex>`); the session refuses both in production and otherwise marks the visit
+(`sessions.lsl_provenance`). A stream with a `desc/replay` but no valid SHA-256 is refused: it says it is a replay
+without saying of what.
+
 It reports in the drivers' vocabulary, through the same `Reporter` (acquisition/events.py): `stream.opened`,
 `samples.missing` (payload `lost`), `samples.reordered` (a counter that went back or repeated), `link.disconnected`
 / `link.reconnected` (the outlet lost beyond recovery, then data again); counters `frames`, `gaps`, `samples_lost`,
@@ -106,6 +113,27 @@ def stream_serial(info: "pylsl.StreamInfo") -> str:
     return info.source_id() or NO_SOURCE_ID
 
 
+def outlet_says_simulated(info: "pylsl.StreamInfo") -> bool:
+    """`desc/acquisition/simulated` of a full StreamInfo is "true" (how this software's outlets say it)."""
+    return info.desc().child("acquisition").child_value("simulated").strip().lower() == "true"
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def replay_sha256(info: "pylsl.StreamInfo") -> str | None:
+    """The SHA-256 in `desc/replay/sha256` of a full StreamInfo (an `amuse-acq replay --lsl` outlet), None when the
+    stream has no `desc/replay`; a `desc/replay` without a valid one is a `SourceError`."""
+    replay = info.desc().child("replay")
+    if replay.empty():
+        return None
+    sha = replay.child_value("sha256").strip()
+    if not _SHA256.fullmatch(sha):
+        raise SourceError(f"LSL stream {info.name()!r} says it is a replay (desc/replay) but gives no SHA-256 of the "
+                          "file it replays")
+    return sha
+
+
 class LslInletSource:
     """A `Source` reading one LSL stream. Satisfies `acquisition.source.Source`."""
 
@@ -131,6 +159,8 @@ class LslInletSource:
         self._next_tc = 0.0
         self._rate = 0.0
         self._full_info: pylsl.StreamInfo | None = None
+        self.simulated = config.simulated  # after open(): also if the outlet says its device is simulated
+        self.replay_sha256: str | None = None  # after open(): the file an LSL replay plays, if it is one
 
     def full_info(self) -> "pylsl.StreamInfo | None":
         """The stream's full StreamInfo (with desc()), available after `open()`."""
@@ -171,6 +201,11 @@ class LslInletSource:
             self._inlet = None
             raise SourceError(f"LSL stream {cfg.lsl_name!r} found but could not be opened: {exc}") from None
         self._full_info = full
+        try:
+            self.simulated, self.replay_sha256 = cfg.simulated or outlet_says_simulated(full), replay_sha256(full)
+        except SourceError:
+            self.close()
+            raise
         labels, units = channel_meta(full)
         kind: StreamKind = _KIND_BY_TYPE.get(info.type().lower(), "other")  # type: ignore[assignment]
         self._rate = float(info.nominal_srate())
@@ -188,8 +223,9 @@ class LslInletSource:
                 serial=stream_serial(info),
                 vendor="unknown",
                 firmware="unknown",
-                simulated=cfg.simulated,
-                transport=f"lsl:{info.name()}",
+                simulated=self.simulated,
+                transport=f"lsl:{info.name()}" + (f" replay sha256:{self.replay_sha256[:16]}"
+                                                  if self.replay_sha256 else ""),
             ),
         )
         # one pull takes everything available, up to ~16 MB of samples (several pulls for very wide streams)

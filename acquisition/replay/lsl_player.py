@@ -28,6 +28,10 @@ What a consumer gets, and why (docs/replay-lsl.md says it for a user):
 - **Markers**: one irregular string stream (`amuse_visit_events-replay`), each sample the JSON of one event
   (`i` its row in the file, `loop`, `t_lsl` as recorded, `utc`, `kind`, `name`, `stream`, `step`, `payload`),
   stamped like the samples. (loop, i) numbers every marker, so a marker lost is provable too.
+- **Nothing that names the patient goes on the network** (anyone on it can resolve an outlet): the payloads lose
+  their `subject`, `visit` and `operator` keys (`visit.opened` has them), and `desc/replay` names the file by its
+  SHA-256 only (`sha256`), never by its name (the pseudonym and visit code). A recorder keeps that SHA-256 as the
+  new visit's `replay_of` (acquisition/lsl/inlet.py).
 
 Names and source ids end in `-replay` (`name_suffix`), so a replay is never taken for the live device, whose
 outlet (acquisition/lsl/outlet.py, built by the same `stream_info`) uses the bare serial.
@@ -48,10 +52,13 @@ from pydantic import BaseModel, ConfigDict
 from acquisition.log import get_logger
 from acquisition.lsl.outlet import stream_info
 from acquisition.lslenv import local_clock, pylsl
+from acquisition.replay.origin import file_sha256
 from acquisition.stream import StreamSpec
 from acquisition.visitfile.reader import StreamView, VisitFile
 
 REPLAY_SUFFIX = "-replay"
+#: payload keys never published (`visit.opened`'s identity of the patient and operator)
+IDENTITY_KEYS = frozenset({"subject", "visit", "operator"})
 SEQ_CHANNEL = 0
 SEQ_LABEL = "device_seq"
 MARKER_STREAM = "visit_events"
@@ -228,6 +235,7 @@ class LslPlayer:
         self._cursors: list[_Cursor] = []
         self._markers: list[tuple[float, dict[str, object]]] = []  # (t_lsl, the marker without its loop)
         self._marker_outlet: pylsl.StreamOutlet | None = None
+        self._sha256 = ""  # of the file's bytes, read at open (`desc/replay/sha256`)
         self.published: list[PublishedStream] = []
 
     # -- outlets -------------------------------------------------------------------------------------------
@@ -242,6 +250,7 @@ class LslPlayer:
         return self
 
     def _open(self) -> None:
+        self._sha256 = file_sha256(self.vf.path)
         views = [self.vf.streams[n] for n in self.vf.streams]
         scans = [_scan(v, 65536) for v in views]
         for view, scan in zip(views, scans, strict=True):
@@ -261,7 +270,8 @@ class LslPlayer:
         self._markers = [(events[r].t_lsl, {"i": r, "t_lsl": events[r].t_lsl, "utc": events[r].utc,
                                              "kind": events[r].kind, "name": events[r].name,
                                              "stream": events[r].stream, "step": events[r].step,
-                                             "payload": events[r].payload}) for r in rows]
+                                             "payload": {k: v for k, v in events[r].payload.items()
+                                                         if k not in IDENTITY_KEYS}}) for r in rows]
         if self._markers:
             info = pylsl.StreamInfo(self._prefix + MARKER_STREAM + self._suffix, "Markers", 1, pylsl.IRREGULAR_RATE,
                                     pylsl.cf_string, "amuse-" + MARKER_STREAM + self._suffix)
@@ -296,20 +306,22 @@ class LslPlayer:
 
     def _replay_desc(self, desc: "pylsl.XMLElement") -> None:
         r = desc.append_child("replay")
-        r.append_child_value("visit_file", self.vf.path.name)
+        r.append_child_value("sha256", self._sha256)
         r.append_child_value("speed", repr(self.speed))
         r.append_child_value("loop", "true" if self.loop else "false")
         r.append_child_value("seq_channel", str(SEQ_CHANNEL))
 
-    def wait_for_consumers(self, timeout_s: float) -> list[str]:
-        """Wait up to `timeout_s` (real time) until every stream outlet has a consumer (the markers excepted: a
-        sample recorder cannot take strings); the LSL names still without one."""
-        deadline = time.monotonic() + max(0.0, timeout_s)
+    def wait_for_consumers(self, timeout_s: float, *, stop: threading.Event | None = None) -> list[str]:
+        """Wait up to `timeout_s` (on the player's clock) until every stream outlet has a consumer (the markers
+        excepted: a sample recorder cannot take strings), or until `stop` is set (a Ctrl-C is seen within
+        `max_wait_s`); the LSL names still without one."""
+        deadline = self._clock() + max(0.0, timeout_s)
         while True:
             waiting = [p.lsl_name for p, c in zip(self.published, self._cursors) if not c.outlet.have_consumers()]
-            if not waiting or time.monotonic() >= deadline:
+            left = deadline - self._clock()
+            if not waiting or left <= 0 or (stop is not None and stop.is_set()):
                 return waiting
-            time.sleep(0.02)
+            self._sleep(min(self._max_wait, max(self._tick, left)))
 
     def close(self) -> None:
         # dropping the last reference destroys an outlet (as StreamOutletView does)

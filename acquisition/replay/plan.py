@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from acquisition.events import CALIBRATION_RECORDED, SOURCE_STARTED, SOURCE_STOPPED, VISIT_CLOSED, Event
+from acquisition.journal.records import COMPUTED_QC
 from acquisition.visitfile.reader import VisitFile
 
 __all__ = ["REGENERATED", "Action", "ReplayPlan", "ReplayUnsupported", "SourcePlan", "attribute", "regenerated"]
@@ -88,14 +89,21 @@ class ReplayPlan:
     calibration: list[dict[str, Any]]  # the records in force at the opening
     outcomes: list[tuple[str, str, float, str, str]]
     recorded_calibration: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> taken during the visit
+    #: the QC entries the session recorded (the pre-flight gates, the protocol run), recorded again at the close;
+    #: those the compactor computes (`COMPUTED_QC`) it computes again
+    recorded_qc: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def read(cls, vf: VisitFile) -> "ReplayPlan":
         """The plan of `vf` (opened, and checked, by the caller)."""
         events = vf.events()
         ident = vf.identity
+        opened = next((e.t_lsl for e in events if (e.kind, e.name) == ("visit_open", VISIT_OPENED)), None)
+        open_t = opened if opened is not None else ident.started_t_lsl
+        if open_t is None or not math.isfinite(open_t):
+            open_t = min((e.t_lsl for e in events), default=0.0)
         sources = _sources(events)
-        _add_orphans(vf, sources, events)
+        _add_orphans(vf, sources, float(open_t))
         for s in sources.values():
             if not s.scanner:
                 s.serials = frozenset(vf.streams[n].spec.device.serial for n in s.streams if n in vf.streams)
@@ -114,10 +122,6 @@ class ReplayPlan:
                 actions.append(Action(ev.t_lsl, row, "emit", event=ev))
             else:
                 sources[owner].events.append(ev)
-        opened = next((e.t_lsl for e in events if (e.kind, e.name) == ("visit_open", VISIT_OPENED)), None)
-        open_t = opened if opened is not None else ident.started_t_lsl
-        if open_t is None or not math.isfinite(open_t):
-            open_t = min((e.t_lsl for e in events), default=0.0)
         closed = next((e.t_lsl for e in events if (e.kind, e.name) == ("visit_close", VISIT_CLOSED)), None)
         last = max([open_t, *(a.t for a in actions), *(s.started for s in sources.values()),
                     *(s.stopped for s in sources.values() if s.stopped is not None)])
@@ -127,6 +131,8 @@ class ReplayPlan:
             actions.append(Action(s.stopped if s.stopped is not None else close_t,
                                   s.stopped_row if s.stopped_row is not None else len(events), "remove", source=s.name))
         actions.sort(key=lambda a: (a.t, a.row))
+        close_t = max(close_t, open_t)
+        _check_within(actions, float(open_t), float(close_t))
         # a calibration announced by `calibration.recorded` was taken during the visit: recorded again at its time
         during = {str(i) for a in actions if a.kind == "calibrate" and a.event is not None
                   for i in (a.event.payload.get("ids") or ())}
@@ -136,9 +142,10 @@ class ReplayPlan:
             raise ReplayUnsupported(f"calibration {missing[0]!r} was recorded during the visit but is not in "
                                     "/calibration")
         outcomes = [(o.step, o.metric, o.value, o.unit, o.method) for o in vf.outcomes]
-        return cls(open_t=float(open_t), close_t=float(max(close_t, open_t)), sources=sources, actions=actions,
+        return cls(open_t=float(open_t), close_t=float(close_t), sources=sources, actions=actions,
                    calibration=[r for i, r in records.items() if i not in during], outcomes=outcomes,
-                   recorded_calibration={i: r for i, r in records.items() if i in during})
+                   recorded_calibration={i: r for i, r in records.items() if i in during},
+                   recorded_qc={k: v for k, v in vf.qc.items() if k not in COMPUTED_QC and isinstance(v, dict)})
 
 
 def _sources(events: list[Event]) -> dict[str, SourcePlan]:
@@ -166,11 +173,20 @@ def _sources(events: list[Event]) -> dict[str, SourcePlan]:
     return out
 
 
-def _add_orphans(vf: VisitFile, sources: dict[str, SourcePlan], events: list[Event]) -> None:
-    """A source of its own for every stream no `source.started` claims, and a scanner for scans without one."""
+def _check_within(actions: list[Action], open_t: float, close_t: float) -> None:
+    """Every action falls between the opening and the close (a session stamps nothing outside them): a time far
+    off (a forged or corrupted event) is refused here, before the replay writes anything, rather than waited for."""
+    for a in actions:
+        if not (open_t <= a.t <= close_t):  # a NaN time fails too
+            what = a.event.name if a.event is not None else f"{a.kind} of source {a.source!r}"
+            raise ReplayUnsupported(f"{what} at t={a.t!r} is outside the visit [{open_t!r}, {close_t!r}] "
+                                    "(visit.opened to visit.closed): a session never records that")
+
+
+def _add_orphans(vf: VisitFile, sources: dict[str, SourcePlan], t0: float) -> None:
+    """A source of its own for every stream no `source.started` claims, and a scanner for scans without one, both
+    from the opening (`t0`)."""
     claimed = {n for s in sources.values() for n in s.streams}
-    t0 = vf.identity.started_t_lsl if vf.identity.started_t_lsl is not None else \
-        min((e.t_lsl for e in events), default=0.0)
     for name in vf.streams:
         if name not in claimed:
             sources[f"replay:{name}"] = SourcePlan(name=f"replay:{name}", streams=(name,), scanner=False,

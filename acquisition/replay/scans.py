@@ -13,6 +13,7 @@ scanner's events (`scan.ingested`, `device.opened` ...) likewise, by their own `
 
 from __future__ import annotations
 
+import bisect
 import math
 import threading
 from collections.abc import Mapping, Sequence
@@ -60,6 +61,8 @@ class ReplayScanSource:
         self._next_scan = 0
         self._clock = clock
         self._events = sorted(events, key=lambda e: e.t_lsl)
+        self._scan_times = [_due_time(v) for v in self._scans]
+        self._event_times = [e.t_lsl for e in self._events]
         self._next_event = 0
         self._counters = dict(counters or {})
         self._lock = threading.Lock()
@@ -93,6 +96,20 @@ class ReplayScanSource:
                 i += 1
             out, self._next_event = self._events[self._next_event:i], i
         return out
+
+    def next_due(self, after: float) -> float:
+        """The first time after `after` at which a capture or an event falls due (inf if none)."""
+        out = math.inf
+        for times in (self._scan_times, self._event_times):
+            k = bisect.bisect_right(times, after)
+            if k < len(times):
+                out = min(out, times[k])
+        return out
+
+    @property
+    def items(self) -> int:
+        """Captures and events in all (the driver's bound on its clock moves)."""
+        return len(self._scans) + len(self._events)
 
     def counters(self) -> Mapping[str, Any]:
         return dict(self._counters)

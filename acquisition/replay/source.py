@@ -24,6 +24,8 @@ sealed record, pseudonymised when they were recorded) and `keeps_event_steps` (a
 
 from __future__ import annotations
 
+import bisect
+import math
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -103,6 +105,7 @@ class ReplaySource:
         self._specs = [replayed_spec(v.spec, origin) for v in self._views]
         self._clock = clock
         self._events = sorted(events, key=lambda e: e.t_lsl)  # stable: journal order among equal times
+        self._event_times = [e.t_lsl for e in self._events]
         self._next_event = 0
         self._counters = dict(counters or {})
         self._held_at_stop = max(0, int(held_at_stop))
@@ -173,6 +176,22 @@ class ReplaySource:
         """Rows due and not yet handed over."""
         with self._lock:
             return sum(self._limit(s) - s.pos for s in self._streams)
+
+    def next_due(self, after: float) -> float:
+        """The first time after `after` at which a row or an event of this source falls due (inf if none): the
+        driver jumps the clock there over a silence instead of ticking through it."""
+        with self._lock:
+            times = [float(s.t_reach[i]) for s in self._streams
+                     if (i := int(np.searchsorted(s.t_reach, after, side="right"))) < s.n]
+            k = bisect.bisect_right(self._event_times, after)
+            if k < len(self._event_times):
+                times.append(self._event_times[k])
+        return min(times, default=math.inf)
+
+    @property
+    def items(self) -> int:
+        """Rows and events in all: each falls due once (the driver's bound on its clock moves)."""
+        return sum(v.n_samples for v in self._views) + len(self._events)
 
     @property
     def rows_left(self) -> int:

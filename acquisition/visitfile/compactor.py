@@ -2,12 +2,15 @@
 
 The journal of a visit has these logs (records typed in `acquisition.journal.records`):
 - `meta`: the `MetaRecord` union: `visit` (root attributes, first), `stream` (before that stream's first
-  chunk), `calibration`, `counters` (source QC counters, periodically), `outcomes`, `close`, `recovered`.
+  chunk), `calibration`, `counters` (source QC counters, periodically), `outcomes`, `qc` (a QC entry the session
+  computed: the pre-flight gates), `close`, `recovered`.
 - `meta-copy`: a second copy of the visit and calibration records (a calibration taken during the visit is
   also announced by a `calibration.recorded` event, so the ledger knows to expect it).
 - `events`: `Event` records.
 - `streams/<name>`: a copy of the stream's description, then `Chunk` records.
 - `scans`: scan records (`scan_record`).
+- `audit`: the visit's audit chain, `AuditRecord`s in chain order (`sessions.audit`), written to `/audit/entries`
+  as they are; the ledger reports an entry lost in the journal (a `seq` skipped).
 
 No single record is a point of failure: the visit record, the calibration and every stream description exist
 twice in two files, and a stream whose two descriptions are both lost keeps its intact samples under a
@@ -29,10 +32,13 @@ from acquisition.chunk import Chunk
 from acquisition.events import CALIBRATION_RECORDED, Event
 from acquisition.journal import JournalFormatError, LogCursor, decode_chunk, decode_event
 from acquisition.journal.records import (
+    AUDIT_LOG,
+    AuditRecord,
     CalibrationRecord,
     CloseRecord,
     CountersRecord,
     OutcomesRecord,
+    QcRecord,
     RecoveredRecord,
     META_COPY_LOG,
     StreamRecord,
@@ -72,6 +78,8 @@ class Compactor:
         self._meta_copy = LogCursor(self.journal_dir / META_COPY_LOG)
         self._events = LogCursor(self.journal_dir / "events")
         self._scans = LogCursor(self.journal_dir / "scans")
+        self._audit = LogCursor(self.journal_dir / AUDIT_LOG)
+        self.audit: list[str] = []  # the audit chain's stored lines, in order (`AuditRecord.entry`)
         self._streams: dict[str, LogCursor] = {}
         self._pending_meta: list[dict[str, Any]] = []
         self._pending_events: list[Event] = []
@@ -80,6 +88,7 @@ class Compactor:
         self.calibration: list[dict[str, Any]] = []
         self.counters: dict[str, Any] = {}
         self.outcomes: list[list[Any]] = []
+        self.qc_entries: dict[str, dict[str, Any]] = {}  # `QcRecord`s: name -> newest value
         self.closed_utc: str | None = None
         self.recoveries: list[str] = []  # utc of each `recovered` record
         self.last_event_utc: str | None = None  # the newest event's UTC (see `recording_end_utc`)
@@ -115,6 +124,7 @@ class Compactor:
             if not final or n == 0:
                 break
         moved += self._read_events(final)
+        moved += self._read_audit(final)
         self.writer.add_events(self._pending_events)
         self._pending_events = []
         for payload in self._scans.read_new(final=final):
@@ -161,6 +171,21 @@ class Compactor:
                 self.ledger.announced(ev.payload["batch"], len(ev.payload.get("ids") or ()))
         return n
 
+    def _read_audit(self, final: bool) -> int:
+        n = 0
+        for payload in self._audit.read_new(final=final):
+            n += 1
+            try:
+                rec = decode_meta(payload)
+            except JournalFormatError as exc:
+                self.ledger.reject(AUDIT_LOG, str(exc))
+                continue
+            if not isinstance(rec, AuditRecord):
+                self.ledger.reject(AUDIT_LOG, f"a {rec.type!r} record in the audit log")
+            elif self.ledger.audit_entry(rec.seq):
+                self.audit.append(rec.entry)
+        return n
+
     def _take_meta(self, payload: bytes, log: str) -> None:
         try:
             rec = decode_meta(payload)
@@ -185,10 +210,14 @@ class Compactor:
             self.counters = dict(rec.sources)
         elif isinstance(rec, OutcomesRecord):
             self.outcomes = [list(r) for r in rec.rows]
+        elif isinstance(rec, QcRecord):
+            self.qc_entries[rec.name] = dict(rec.value)
         elif isinstance(rec, CloseRecord):
             self.closed_utc = rec.closed_utc
         elif isinstance(rec, RecoveredRecord):
             self.recoveries.append(rec.utc)
+        elif isinstance(rec, AuditRecord):
+            self.ledger.reject(log, f"an audit record belongs in the {AUDIT_LOG} log")
 
     # -- streams -------------------------------------------------------------------------------
     def _declare(self, spec: StreamSpec, log: str) -> None:
@@ -288,17 +317,20 @@ class Compactor:
         """Bytes skipped over damaged journal records, per log (0 everywhere on a healthy journal)."""
         out = {"meta": self._meta.bytes_skipped, META_COPY_LOG: self._meta_copy.bytes_skipped,
                "events": self._events.bytes_skipped, "scans": self._scans.bytes_skipped}
+        if (self.journal_dir / AUDIT_LOG).is_dir():  # only a visit with an audit trail (its QC unchanged otherwise)
+            out[AUDIT_LOG] = self._audit.bytes_skipped
         out.update({f"streams/{k}": c.bytes_skipped for k, c in self._streams.items()})
         return out
 
     def journal_damage(self) -> dict[str, Any]:
         """The `journal_damage` QC entry: `ok`, damaged bytes per log, lost, repaired and rejected records."""
         cursors = {"meta": self._meta, META_COPY_LOG: self._meta_copy, "events": self._events, "scans": self._scans,
-                   **{f"streams/{k}": c for k, c in self._streams.items()}}
+                   AUDIT_LOG: self._audit, **{f"streams/{k}": c for k, c in self._streams.items()}}
         return self.ledger.report(self.damage_report(), {k: len(c.damage) for k, c in cursors.items()})
 
     def qc_summary(self) -> dict[str, Any]:
-        """Expected vs received samples and gaps per stream, source counters, journal damage.
+        """Expected vs received samples and gaps per stream, source counters, journal damage, and the entries the
+        session recorded (`QcRecord`: the pre-flight gates).
 
         `expected_by_seq` / `expected_by_time` only see the span between a stream's first and last samples, so
         a stream that dies before the close looks complete; `expected_by_window` counts `nominal_rate x` the
@@ -334,13 +366,14 @@ class Compactor:
                 "duration_s": (tally.last_t - tally.first_t) if tally.n > 1 else 0.0,  # type: ignore[operator]
                 "nominal_rate": spec.nominal_rate,
             }
-        return {"streams": streams, "sources": self.counters, "journal_damage_bytes": self.damage_report(),
-                "journal_damage": self.journal_damage()}
+        return {**self.qc_entries, "streams": streams, "sources": self.counters,
+                "journal_damage_bytes": self.damage_report(), "journal_damage": self.journal_damage()}
 
     def finish(self, closing_attrs: dict[str, Any]) -> None:
         assert self.writer is not None
         self.writer.write_calibration(self.calibration)
         self.writer.write_outcomes([tuple(r) for r in self.outcomes])  # type: ignore[misc]
+        self.writer.write_audit(self.audit)
         self.writer.write_qc(self.qc_summary())
         attrs = dict(closing_attrs)
         if self.recoveries:

@@ -4,7 +4,11 @@ Stream samples are already hashed block by block as they are appended (`digest.p
 attribute (identity, scale and offset, events, scans, calibration, QC, outcomes, gaps) is hashed here, at `finish()`
 and again by `verify`, by re-reading it from the file. Re-reading the small objects costs milliseconds; the big
 stream datasets are never re-read here: their leaf is the root of their block digests, which `verify` checks
-against the samples separately (in two processes for a big file).
+against the samples separately (in two processes for a big file). The scans' meshes and photos are hashed by the
+writer from the arrays it stores (`array_values_digest`, passed to `digest_tree` as `known_values`), not read back
+and inflated at `finish()`: the seal's `verify` is then the one re-read of those bytes, from disk, against digests
+of what the writer was given (the same bytes are never hashed twice in one process, and a write that stored
+something else fails the seal).
 
 Canonical form (also in docs/file-format.md, "The digest tree"):
 
@@ -30,7 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import h5py
@@ -139,6 +143,14 @@ def _values_digest(ds: h5py.Dataset) -> bytes:
     return h.digest()
 
 
+def array_values_digest(a: np.ndarray) -> bytes | None:
+    """What `_values_digest` gives for a dataset holding exactly `a`, computed from memory: for an array of numbers
+    or bools with at least one dimension (not compound, not strings); None for any other."""
+    if a.dtype.names is not None or a.dtype.kind not in "biuf" or a.ndim == 0:
+        return None
+    return hashlib.sha256(_le_bytes(a)).digest()
+
+
 def block_root(g: h5py.Group, ds_name: str) -> bytes:
     """Root of the recorded block digests of a stream dataset: its column of `/streams/<s>/digests`."""
     table = g["digests"]
@@ -155,8 +167,9 @@ def is_block_hashed(path: str) -> bool:
 
 
 class _Walker:
-    def __init__(self) -> None:
+    def __init__(self, known_values: Mapping[str, bytes]) -> None:
         self.tree = DigestTree(root=None)
+        self._known = known_values
 
     def _fail(self, path: str, what: str, exc: BaseException) -> None:
         self.tree.problems.append(f"{path}: {what} ({error_text(exc)})")
@@ -166,14 +179,15 @@ class _Walker:
         skip = TREE_ATTRS if path == "/" else ()
         h = hashlib.sha256(b"attrs")
         try:
-            names = sorted(n for n in obj.attrs.keys() if n not in skip)
+            attrs = obj.attrs  # one AttributeManager for all of them: `obj.attrs` builds a new one at every access
+            names = sorted(n for n in attrs.keys() if n not in skip)
         except Exception as exc:  # noqa: BLE001 - a damaged object header can raise anything from h5py
             self._fail(path, "attributes cannot be listed", exc)
             return None
         ok = True
         for n in names:
             try:
-                h.update(_enc(n) + value_bytes(obj.attrs[n]))
+                h.update(_enc(n) + value_bytes(attrs[n]))
             except Exception as exc:  # noqa: BLE001
                 self._fail(path, f"attribute {n!r} cannot be read", exc)
                 ok = False
@@ -218,7 +232,11 @@ class _Walker:
         block_hashed = is_block_hashed(path)
         try:
             head = _enc(dtype_desc(ds.dtype)) + _enc(json.dumps(list(ds.shape or ())))
-            content = block_root(ds.parent, ds.name.rsplit("/", 1)[1]) if block_hashed else _values_digest(ds)
+            if block_hashed:
+                content = block_root(ds.parent, ds.name.rsplit("/", 1)[1])
+            else:
+                known = self._known.get(path)
+                content = known if known is not None else _values_digest(ds)
         except Exception as exc:  # noqa: BLE001
             self._fail(path, "its block digests (digests table) cannot be read" if block_hashed
                        else "its values cannot be read", exc)
@@ -226,10 +244,14 @@ class _Walker:
         return hashlib.sha256(head + content).digest()
 
 
-def digest_tree(f: h5py.File) -> DigestTree:
+def digest_tree(f: h5py.File, *, known_values: Mapping[str, bytes] | None = None) -> DigestTree:
     """Hash every object of `f` (open for reading, or still open for writing at `finish()`). Never raises on a
-    damaged file: what cannot be read is listed in `problems` and the root is None."""
-    w = _Walker()
+    damaged file: what cannot be read is listed in `problems` and the root is None.
+
+    `known_values`: the values digest (`array_values_digest`) of datasets by path, taken by the writer from the
+    arrays it stored, used instead of reading them back; only the writer passes it (`verify` and the reader
+    always re-read)."""
+    w = _Walker(known_values or {})
     root = w.node(f, "/")
     w.tree.root = None if (root is None or w.tree.problems) else root.hex()
     return w.tree

@@ -28,6 +28,8 @@ class JournalLedger:
         self.rejected: dict[str, int] = {}  # log -> records rejected
         self.samples_rejected: dict[str, int] = {}  # stream -> samples of rejected chunks
         self.problems: list[str] = []
+        self.audit_next = 0  # the next seq expected of the visit's audit chain (`audit` log)
+        self.audit_lost: list[tuple[int, int]] = []  # (first, last) seq of each run of audit entries lost
         self._log = get_logger("compactor", journal=journal)
 
     def found(self, what: str, log: str, stream: str = "", *, batch: int = 0) -> None:
@@ -51,6 +53,17 @@ class JournalLedger:
     def announced(self, batch: int, records: int) -> None:
         """A `calibration.recorded` event says calibration `batch` (taken during the visit) holds `records`."""
         self.calibration_announced[batch] = records
+
+    def audit_entry(self, seq: int) -> bool:
+        """Audit entry `seq` was read: False (rejected, counted) if it repeats or goes back; a seq skipped since
+        the previous entry is lost (the journal records lost there held them)."""
+        if seq < self.audit_next:
+            self.reject("audit", f"audit entry seq {seq} comes after seq {self.audit_next - 1}; the first is kept")
+            return False
+        if seq > self.audit_next:
+            self.audit_lost.append((self.audit_next, seq - 1))
+        self.audit_next = seq + 1
+        return True
 
     def placeholder(self, stream: str, samples: int) -> None:
         self.placeholders[stream] = self.placeholders.get(stream, 0) + samples
@@ -85,6 +98,9 @@ class JournalLedger:
                         "placeholder description (channel names, units and scale unknown)")
         for name, n in sorted(self.samples_rejected.items()):
             lost.append(f"streams/{name}: {n} samples in rejected chunks")
+        for first, last in self.audit_lost:
+            lost.append(f"audit: entries seq {first}..{last} lost in the journal (/audit lacks them; their twins are "
+                        "in the daily log DATA_DIR/audit/)")
         return lost, repaired
 
     def report(self, bytes_skipped: Mapping[str, int], regions: Mapping[str, int]) -> dict[str, Any]:

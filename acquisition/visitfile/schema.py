@@ -32,9 +32,22 @@ ROOT_ATTRS = (
     "content_digests",
 )
 
-#: optional root attribute of a replayed visit (JSON `{"file": name, "sha256": hex}`, reader `ReplayOf`): the sealed
-#: file it replays. A replay is never trial data (production mode refuses to record one); see docs/replay.md
+#: optional root attribute of a replayed visit (JSON `{"sha256": hex}`, with `"file": name` only when the replay kept
+#: the original's subject and visit; reader `ReplayOf`): the sealed file it replays. A replay is never trial data
+#: (production mode refuses to record one); see docs/replay.md
 REPLAY_OF_ATTR = "replay_of"
+
+#: optional root attributes of a visit run by a protocol (`sessions.protocol`): `protocol` (JSON `{"name", "version",
+#: "sha256", "source"}`, reader `ProtocolStamp`; `sha256` is over the TOML file's bytes) and `protocol_toml` (that
+#: file's text, so the hash is checked from the visit file alone)
+PROTOCOL_ATTR = "protocol"
+PROTOCOL_TOML_ATTR = "protocol_toml"
+
+#: the visit's audit chain (`sessions.audit`, docs/audit.md): `/audit/entries`, one variable-length UTF-8 string per
+#: entry (its canonical JSON line, hash-chained), in chain order; attribute `n_entries`. Not in `GROUPS`: a file
+#: written before the audit trail has none (the writer adds it to every file since, empty without a trail)
+AUDIT_GROUP = "audit"
+AUDIT_ENTRIES = "entries"
 
 #: the states a sealed file can be in
 STATES = ("sealed", "recovered")

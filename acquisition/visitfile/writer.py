@@ -9,7 +9,7 @@ the sequence numbers. The seal step re-reads the file and checks it against thes
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,9 +20,10 @@ import numpy as np
 from acquisition.chunk import Chunk
 from acquisition.events import Event
 from acquisition.stream import StreamSpec
-from acquisition.visitfile.content_digest import digest_tree
+from acquisition.visitfile.content_digest import array_values_digest, digest_tree
 from acquisition.visitfile.digest import BlockDigest, block_rows_for, root_of
-from acquisition.visitfile.schema import EVENT_DTYPE, GAP_DTYPE, GROUPS, OUTCOME_DTYPE, SCHEMA_VERSION
+from acquisition.visitfile.schema import (AUDIT_ENTRIES, AUDIT_GROUP, EVENT_DTYPE, GAP_DTYPE, GROUPS, OUTCOME_DTYPE,
+                                         SCHEMA_VERSION)
 
 _TARGET_CHUNK_BYTES = 256 * 1024
 
@@ -149,6 +150,7 @@ class VisitFileWriter:
             "table", shape=(0,), maxshape=(None,), dtype=EVENT_DTYPE, chunks=(1024,), **self._compression
         )
         self.n_events = 0
+        self._known_values: dict[str, bytes] = {}  # dataset path -> values digest taken when it was written
         self._flush_rows = flush_rows
         self._flushed_bytes = 0
 
@@ -255,7 +257,10 @@ class VisitFileWriter:
         for name, arr in arrays.items():
             arr = np.asarray(arr)
             opts = self._compression if arr.size > 1024 else {}
-            g.create_dataset(name, data=arr, **opts)
+            ds = g.create_dataset(name, data=arr, **opts)
+            # its leaf of the digest tree, from the array in hand: `finish()` does not read it back (the seal does)
+            if ds.dtype == arr.dtype and ds.shape == arr.shape and (d := array_values_digest(arr)) is not None:
+                self._known_values[ds.name] = d
         for k, v in attrs.items():
             g.attrs[k] = v if isinstance(v, (str, int, float, bool, np.number)) else json.dumps(v, default=str)
         return gid
@@ -272,6 +277,13 @@ class VisitFileWriter:
         if "table" in self._f["outcomes"]:
             del self._f["outcomes"]["table"]
         self._f["outcomes"].create_dataset("table", data=arr)
+
+    def write_audit(self, lines: Sequence[str]) -> None:
+        """`/audit/entries`: the visit's audit entries, one stored line each, in chain order (empty without any)."""
+        g = self._f.require_group(AUDIT_GROUP)
+        g.create_dataset(AUDIT_ENTRIES, data=np.array(list(lines), dtype=object), shape=(len(lines),),
+                         dtype=h5py.string_dtype("utf-8"))
+        g.attrs["n_entries"] = len(lines)
 
     def write_qc(self, summary: Mapping[str, Any]) -> None:
         g = self._f["qc"]
@@ -304,7 +316,7 @@ class VisitFileWriter:
         for k, v in closing_attrs.items():
             self._f.attrs[k] = v if not isinstance(v, (dict, list)) else json.dumps(v, sort_keys=True, default=str)
         # last: the digest tree over everything written above (stream samples by their block digests)
-        tree = digest_tree(self._f)
+        tree = digest_tree(self._f, known_values=self._known_values)
         if tree.root is None:
             raise RuntimeError(f"{self.path.name}: content digest tree cannot be computed: {'; '.join(tree.problems)}")
         self._f.attrs["content_digests"] = tree.nodes_json()

@@ -7,11 +7,12 @@ here only opens the device (or starts its wire-level simulator with known true v
 procedure needs, and hands it over.
 
 Contract of `run(args, ctx)`:
-- it returns the record of what was measured, passed or failed (`calibration.records.new_record` builds one; the
-  store then gives it its final `id` and `supersedes`, so whatever id the draft carries is replaced);
+- it returns the record of what was measured, passed or failed (`ProcedureResult.to_record` builds one; the
+  store then gives it its final `id` and `supersedes`, so whatever id the draft carries is replaced). A per-visit
+  kind's record (`PER_VISIT_KINDS`) is only printed: the visit runner records it into the visit;
 - it raises `CalibrationRefused` (one line) when the procedure could not be performed as asked: the plate is not
   empty, the signal is too noisy, nothing was placed... Nothing is stored and the CLI exits 2. A measurement that
-  was made and is out of tolerance is not a refusal: it is a failed record (stored, exit 1);
+  was made and is out of tolerance is not a refusal: it is a failed record (stored, exit 3);
 - `acquisition.source.SourceError` (device missing or wrong) goes through as it is: exit 1, nothing stored.
 
 A kind module is imported whenever `amuse-acq calibrate` builds its parser: it imports its drivers and simulators

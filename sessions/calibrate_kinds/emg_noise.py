@@ -5,6 +5,10 @@ Against the configured BITalino boards (`--board STREAM=PATH` changes a board's 
 (`calibration.emg_noise` computes and judges). Both boards are read at once through `BitalinoEmgSource`, each
 stream on its own clock; the clench window is cut on the LSL clock for all of them.
 
+The record is per visit (`PER_VISIT_KINDS`): the subject's own rest floor and clench level with this visit's
+electrodes, stored in the visit file by the visit runner (`SessionManager.record_calibration`); `amuse-acq
+calibrate emg-noise` only checks the boards, the montage and the procedure, and stores nothing.
+
 With `--simulate`, two wire-level BITalino simulators (on ptys) play the subject with known levels
 (`drivers.signals.emg.EmgParams`): `--sim-bad-electrode TA_L` gives that channel a loose electrode (25 uV RMS at
 rest), `--sim-no-clench` a subject who does not clench (the procedure refuses).
@@ -185,5 +189,6 @@ def _run_simulated(args: argparse.Namespace, ctx: CalibrationContext) -> Calibra
 
 
 COMMAND = CalibrateCommand(kind="emg-noise", help="EMG rest noise floor per channel and cotton-roll reference "
-                           "per muscle (electrodes on the subject)", add_arguments=add_arguments, run=run)
+                           "per muscle (electrodes on the subject; per visit: a check here, nothing stored)",
+                           add_arguments=add_arguments, run=run)
 

@@ -6,7 +6,9 @@ Tools are told apart by `--head-tool-serial` / `--jaw-tool-serial` / `--pointer-
 order (head, jaw, pointer: the driver's convention). The tracker is polled by the driver's own polling process
 (`TxPoller`), which hands over every reply with all its tools; `calibration.jaw_reference` computes and judges.
 
-The record is per visit (`PER_VISIT_KINDS`): captured at the start of the jaw battery, stored in the visit file.
+The record is per visit (`PER_VISIT_KINDS`): captured at the start of the jaw battery, stored in the visit file by
+the visit runner (`SessionManager.record_calibration`); `amuse-acq calibrate jaw-reference` only checks the
+tracker and the procedure, and stores nothing.
 
 With `--simulate`, a wire-level Aurora simulator with a pointer plays the patient, with known truth (incisal offset
 (0, 15, 25) mm in the mandibular-sensor frame, ICP (0, -70, 85) mm in the head frame): `--sim-pointer-slip MM`
@@ -211,4 +213,5 @@ def _run_simulated(args: argparse.Namespace, ctx: CalibrationContext) -> Calibra
 
 
 COMMAND = CalibrateCommand(kind="jaw-reference", help="incisal offset and intercuspal (ICP) reference of the jaw "
-                           "tracker, on the patient (per visit)", add_arguments=add_arguments, run=run)
+                           "tracker, on the patient (per visit: a check here, nothing stored)",
+                           add_arguments=add_arguments, run=run)

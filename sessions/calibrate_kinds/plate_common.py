@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from acquisition.source import Source, opened
+from acquisition.source import Source, SourceError, opened
 from calibration.plate_procedure import Place
 from calibration.records import CalibrationRefused
 from drivers.common.sim_cli import finite_number
@@ -94,30 +94,38 @@ def _sim_place(sim: Any, leftover_kg: float, say: Any) -> Place:
     return place
 
 
+def plate_geometry(source: Source) -> tuple[float, float]:
+    """(width, depth) mm between the cells of `source`, from its own driver configuration (`config.geometry`):
+    the spans its COP is computed with in a visit, so the mass positions and the COP check use the same ones."""
+    geo = getattr(getattr(source, "config", None), "geometry", None)
+    if geo is None:
+        raise SourceError(f"{source.name}: no plate geometry in its configuration (config.geometry)")
+    return float(geo.width_mm), float(geo.depth_mm)
+
+
 @contextlib.contextmanager
 def open_plate(args: argparse.Namespace, ctx: CalibrationContext) -> Iterator[OpenPlate]:
     """The plate the options name, opened; closed (and simulators stopped) on exit."""
-    from drivers.stabilometry.config import BalanceBoardConfig, CellBoardConfig, PlateGeometry
+    from drivers.stabilometry.config import BalanceBoardConfig, CellBoardConfig
 
     _check_options(args, ctx)
-    geo = PlateGeometry()
     if ctx.rig is not None:
         rig = ctx.rig
         source = rig.plate_source()
         try:
             with opened(source):
-                yield OpenPlate(source, _sim_place(rig, 0.0, ctx.say), geo.width_mm, geo.depth_mm, True)
+                yield OpenPlate(source, _sim_place(rig, 0.0, ctx.say), *plate_geometry(source), True)
         finally:
             rig.place_load(None)  # the simulated subject back on the plate for the visit
         return
     if not ctx.simulate:
         source = _real_source(args, CellBoardConfig, BalanceBoardConfig)
         with opened(source):
-            yield OpenPlate(source, lambda text, *_: ctx.prompt(text), geo.width_mm, geo.depth_mm, False)
+            yield OpenPlate(source, lambda text, *_: ctx.prompt(text), *plate_geometry(source), False)
         return
     with _simulated(args, ctx) as (source, place):
         with opened(source):
-            yield OpenPlate(source, place, geo.width_mm, geo.depth_mm, True)
+            yield OpenPlate(source, place, *plate_geometry(source), True)
 
 
 def _real_source(args: argparse.Namespace, cell_cfg: Any, wbb_cfg: Any) -> Source:

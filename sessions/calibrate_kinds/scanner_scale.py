@@ -5,7 +5,11 @@ diameter or a gauge block; `--reference`, `--diameter-mm`, `--block-mm` override
 scanner's export folder (`--folder`). The scanner driver (`ScannerSource`: USB identity pre-flight, folder watch,
 parse, validate) ingests it as it would a face, with limits for an object rather than a face (an object may be
 smaller than a face: 10 mm and up; its scan's rim is short), and `calibration.scanner_scale` fits and judges it.
-A capture the driver rejects (a truncated file, NaN...) refuses the procedure, naming the problem.
+A capture the driver rejects (a truncated file, NaN...) refuses the procedure, naming the problem. So does an
+export folder that already holds files when the procedure starts (an earlier face or reference capture not yet
+processed): the capture measured must be the one made after the prompt, so the folder must be empty then.
+A reference object has no face condition: the driver's `scan.unassigned` (a warning for a visit's scan) is not
+raised for it.
 
 With `--simulate`, the scanner simulator writes the capture into a folder of its own, behind a simulated USB
 scanner; `--sim-scale-error 2.0` makes it a scanner 2 % off (the procedure fails it).
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import shutil
 import tempfile
 import time
@@ -95,6 +100,26 @@ def _describe(ref: SphereReference | BlockReference) -> str:
     return f"the gauge block ({' x '.join(f'{s:g}' for s in ref.size_mm)} mm)"
 
 
+def unprocessed_files(folder: Path) -> int:
+    """How many files sit in the export folder itself (not in its ingested/rejected sub-folders; hidden files such
+    as `.DS_Store` are not exports)."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError as exc:
+        raise SourceError(f"scanner export folder {folder}: {exc.strerror or exc}") from None
+    return sum(1 for e in entries if not e.name.startswith(".") and e.is_file(follow_symlinks=False))
+
+
+def check_folder_clear(scanner: Any) -> None:
+    """CalibrationRefused if the export folder holds files before the technician is asked to scan (never naming
+    them: a vendor file name may be the patient's)."""
+    n = unprocessed_files(Path(scanner.config.watch.folder))
+    if n:
+        files, them = ("1 file", "it") if n == 1 else (f"{n} files", "them")
+        raise CalibrationRefused(f"the scanner's export folder already holds {files} not yet processed: move {them} "
+                                 "out of the folder first, so that the capture measured is the one made now")
+
+
 def wait_for_capture(scanner: Any, timeout_s: float, *, poll_s: float = 0.2,
                      clock: Callable[[], float] = time.monotonic) -> Any:
     """The first mesh capture the opened `scanner` ingests within `timeout_s`; a rejected capture or none in
@@ -117,6 +142,7 @@ def perform(scanner: Any, ref: SphereReference | BlockReference, ctx: Calibratio
             do_scan: Callable[[str], None], serial: str | None = None) -> CalibrationRecord:
     cfg = ctx.settings.calibration.scanner_scale
     ident = scanner.identity
+    check_folder_clear(scanner)
     do_scan(f"Scan {_describe(ref)} and export it into the scanner's folder")
     cap = wait_for_capture(scanner, cfg.capture_timeout_s)
     ctx.say(f"scanner-scale: capture of {len(cap.vertices)} vertices ({cap.mesh_format})")
@@ -132,9 +158,18 @@ def _source(folder: Path, *, usb: Any, backend: Any = None, simulated: bool) -> 
     from drivers.scanner.source import ScannerConfig, ScannerSource
     from drivers.scanner.validate import ValidationLimits
 
+    class ReferenceScanner(ScannerSource):
+        """The driver, without `scan.unassigned`: a reference object has no face condition, and the warning would
+        reach the technician's terminal on every capture. (Overrides the driver's one event hook, `_event`; the
+        test of this kind fails if it is renamed.)"""
+
+        def _event(self, name: str, payload: dict[str, Any], **kw: Any) -> None:
+            if name != "scan.unassigned":
+                super()._event(name, payload, **kw)
+
     # an object, not a face: smaller than a face is fine, and its scan's rim is short
     limits = ValidationLimits(min_extent_mm=10.0, rim_min_perimeter_mm=30.0)
-    return ScannerSource(ScannerConfig(name="scanner", watch=WatchConfig(folder=folder, poll_interval_s=0.1,
+    return ReferenceScanner(ScannerConfig(name="scanner", watch=WatchConfig(folder=folder, poll_interval_s=0.1,
                                                                          reject_grace_s=2.0),
                                        limits=limits, usb=usb, simulated=simulated), usb_backend=backend)
 

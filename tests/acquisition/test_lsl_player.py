@@ -19,6 +19,7 @@ import pytest
 from acquisition.lslenv import pylsl
 from acquisition.replay import lsl_player
 from acquisition.replay.lsl_player import LslPlayer, ReplayError, lsl_format
+from acquisition.replay.origin import file_sha256
 from acquisition.visitfile.reader import VisitFile
 from tests.acquisition.visit_files import COP_ROWS, EMG_ROWS, make_visit
 
@@ -121,7 +122,10 @@ def test_metadata_names_and_source_ids(visit: Path, suffix: str) -> None:
             ["c0", "raw", "u", "0.5", "0.0", "emg"]
         replay = info.desc().child("replay")
         assert replay.child_value("speed") == "2.0" and replay.child_value("seq_channel") == "0"
-        assert replay.child_value("visit_file") == visit.name
+        # the file by its SHA-256 only: its name is the original's pseudonym and visit code
+        assert replay.child_value("sha256") == file_sha256(visit)
+        assert replay.child_value("visit_file") == "" and visit.stem not in info.as_xml()
+        assert info.desc().child("acquisition").child_value("simulated") == "true"
         # the device identity is the original one (only the source_id says "replay")
         assert info.desc().child("acquisition").child_value("serial_number") == spec.device.serial
         inlet.close_stream()
@@ -207,3 +211,71 @@ def test_a_loop_refuses_numbers_its_format_cannot_hold(visit: Path, suffix: str)
         with pytest.raises(ReplayError, match=r"'emg_a': device_seq would reach \d+ in pass 2, beyond what an LSL "
                                               r"int32 channel holds exactly"):
             player.run(max_passes=5)
+
+
+def test_a_recorder_reads_the_replay_and_the_simulated_flag(visit: Path, suffix: str) -> None:
+    """`amuse-acq record --lsl` takes a replay for what it is: the inlet reads `desc/replay` and the device's
+    `simulated` (the session refuses both in production, `sessions.lsl_provenance`)."""
+    from acquisition.lsl.inlet import LslInletConfig, LslInletSource
+
+    with VisitFile.open(visit) as vf, LslPlayer(vf, name_suffix=suffix) as player:
+        src = LslInletSource(LslInletConfig(lsl_name=_names(player)["emg_a"], resolve_timeout_s=5.0))
+        src.open()
+        try:
+            (spec,) = src.streams
+            assert src.replay_sha256 == file_sha256(visit)
+            assert src.simulated is True and spec.device.simulated is True
+            assert spec.device.transport == f"lsl:amuse_emg_a{suffix} replay sha256:{file_sha256(visit)[:16]}"
+        finally:
+            src.close()
+
+
+GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden" / "emg_unplug" / "GLD-002_W4.h5"
+
+
+def test_markers_carry_no_identity(suffix: str) -> None:
+    """The marker stream is on the network for anyone: `visit.opened` (and any event) without subject, visit or
+    operator, and nothing of the file's name."""
+    vc = VirtualClock()
+    with VisitFile.open(GOLDEN) as vf, LslPlayer(vf, speed=100.0, name_suffix=suffix, linger_s=0.0,
+                                                  clock=vc.clock, sleep=vc.sleep) as player:
+        ev_in = _inlet(_names(player)["events"])
+        n = len(vf.events())
+        opened = vf.events(name="visit.opened")[0]
+        assert {"subject", "visit", "operator"} <= set(opened.payload)  # what the file itself holds
+        player.run()
+        markers, _ = _pull(ev_in, n)
+    bodies = [json.loads(m[0]) for m in markers]
+    assert len(bodies) == n
+    assert [b for b in bodies if b["name"] == "visit.opened"][0]["payload"] == \
+        {k: v for k, v in opened.payload.items() if k not in ("subject", "visit", "operator")}
+    assert not any({"subject", "visit", "operator"} & set(b["payload"]) for b in bodies)
+    assert not any("GLD-002" in m[0] or "tech" in json.dumps(b["payload"]) for m, b in zip(markers, bodies))
+
+
+def test_waiting_for_consumers_uses_the_players_clock_and_stops(visit: Path, suffix: str) -> None:
+    vc = VirtualClock()
+    with VisitFile.open(visit) as vf, LslPlayer(vf, name_suffix=suffix, clock=vc.clock, sleep=vc.sleep) as player:
+        t0, real0 = vc.t, time.monotonic()
+        missing = player.wait_for_consumers(30.0)
+        assert missing == [p.lsl_name for p in player.published if p.stream]
+        assert 30.0 <= vc.t - t0 <= 30.1 and time.monotonic() - real0 < 5.0  # virtual time, not 30 real s
+        assert vc.sleeps and max(vc.sleeps) <= 0.05
+        stop = threading.Event()
+        stop.set()
+        t1, n = vc.t, len(vc.sleeps)
+        assert player.wait_for_consumers(30.0, stop=stop) == missing  # Ctrl-C: at once
+        assert vc.t == t1 and len(vc.sleeps) == n
+
+
+def test_a_stream_that_says_replay_without_a_sha256_is_refused() -> None:
+    from acquisition.lsl.inlet import outlet_says_simulated, replay_sha256
+    from acquisition.source import SourceError
+
+    info = pylsl.StreamInfo("x", "EMG", 1, 100.0, pylsl.cf_int32, "sid")
+    assert replay_sha256(info) is None and outlet_says_simulated(info) is False  # a live device's outlet
+    info.desc().append_child("acquisition").append_child_value("simulated", "true")
+    info.desc().append_child("replay").append_child_value("sha256", "not-a-digest")
+    assert outlet_says_simulated(info) is True
+    with pytest.raises(SourceError, match="says it is a replay .* but gives no SHA-256"):
+        replay_sha256(info)

@@ -19,7 +19,7 @@ from acquisition.replay.scans import ReplayScanSource, replay_scan_encoder
 from acquisition.replay.source import ReplaySource, held_rows
 from acquisition.source import Source, keeps_event_steps
 from acquisition.visitfile.reader import VisitFile
-from tests.acquisition.visit_files import make_visit
+from tests.acquisition.visit_files import COP_ROWS, EMG_ROWS, make_visit
 
 ORIGIN = ReplayOf(file="ABC-001_D0.h5", sha256="ab" * 32)
 
@@ -107,9 +107,23 @@ def test_streams_keep_their_spec_from_a_replayed_device(vf: VisitFile) -> None:
     src = _source(vf, ReplayClock(0.0))
     for spec in src.streams:
         orig = vf.streams[spec.name].spec
-        assert spec.device.transport == f"replay:ABC-001_D0.h5 sha256:{'ab' * 8}"
+        assert spec.device.transport == f"replay sha256:{'ab' * 8}"  # never the file's name (a pseudonym)
         assert spec.device.model_copy(update={"transport": orig.device.transport}) == orig.device
         assert spec.model_copy(update={"device": orig.device}) == orig
+
+
+def test_next_due_is_the_first_row_or_event_after_a_time(vf: VisitFile) -> None:
+    """What the driver jumps to over a silence: emg_a rows at 10 + i/1000, cop at 10 + seq/100, events at 10..14."""
+    src = _source(vf, ReplayClock(0.0))
+    assert src.next_due(0.0) == 10.0
+    assert src.next_due(10.0) == 10.001
+    assert src.next_due(12.999) == 13.0  # past every row: the next event
+    assert src.next_due(14.0) == float("inf")
+    assert src.items == EMG_ROWS + COP_ROWS + 5
+    ev = Event(t_lsl=7.5, utc="2026-01-01T00:00:00Z", kind="scan", name="scan.ingested", stream="scanner")
+    scanner = ReplayScanSource("scanner", [vf.scans[i] for i in vf.scans], clock=ReplayClock(0.0), events=[ev])
+    assert scanner.next_due(0.0) == 7.5 and scanner.next_due(7.5) == float("inf")  # the scan has no t_lsl
+    assert scanner.items == 2
 
 
 def test_scans_come_back_as_stored(vf: VisitFile) -> None:

@@ -186,3 +186,69 @@ def test_concurrent_writers_keep_one_linear_chain(tmp_path: Path) -> None:
     assert len(records) == 4 * 6 + 2 * 3
     assert len({r.id for r in records}) == len(records)
     assert [r.supersedes for r in records[1:]] == [r.id for r in records[:-1]]
+
+
+# -- per-visit kinds, expiry, the audit log line ---------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["jaw-reference", "emg-noise"])
+def test_a_per_visit_kind_is_refused_by_the_store(tmp_path: Path, kind: str) -> None:
+    store = CalibrationStore(tmp_path)
+    with pytest.raises(CalibrationStoreError, match=f"{kind} is measured on the patient for one visit") as exc:
+        store.append(rec(kind, "BIT-A"))
+    assert "\n" not in str(exc.value) and "record_calibration" in str(exc.value)
+    assert store.records() == []
+
+
+def test_a_per_visit_record_in_an_older_store_is_never_in_force(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store written before the store refused them may hold one: it is read (the chain holds) but never given
+    to a visit: it is another visit's patient."""
+    store = CalibrationStore(tmp_path)
+    monkeypatch.setattr("calibration.store.PER_VISIT_KINDS", frozenset())  # the store as it was
+    jaw, _ = store.append(rec("jaw-reference", "P6-1"))
+    tare, _ = store.append(rec())
+    monkeypatch.undo()
+    at = T0 + dt.timedelta(hours=1)
+    assert [r.id for r in store.records()] == [jaw.id, tare.id]
+    assert store.in_force(at=at) == [tare]
+    assert store.in_force(["jaw-reference"], at=at) == []
+
+
+def test_a_record_is_expired_from_the_instant_it_expires(tmp_path: Path) -> None:
+    store = CalibrationStore(tmp_path)
+    tare, _ = store.append(rec(at=T0, days=1.0))
+    assert tare.expires == T0 + dt.timedelta(hours=24)  # elapsed time from performed, not local midnight
+    just_before = tare.expires - dt.timedelta(microseconds=1)
+    assert tare.in_force(just_before) and not tare.expired(just_before)
+    assert tare.expired(tare.expires) and not tare.in_force(tare.expires)
+    assert store.in_force(at=just_before) == [tare] and store.in_force(at=tare.expires) == []
+
+
+def test_a_naive_time_is_one_line_error_not_a_type_error(tmp_path: Path) -> None:
+    store = CalibrationStore(tmp_path)
+    tare, _ = store.append(rec())
+    naive = dt.datetime(2026, 3, 2, 9, 0)
+    for call in (lambda: tare.expired(naive), lambda: tare.in_force(naive), lambda: store.in_force(at=naive),
+                 lambda: store.latest("plate-tare", "CB-1", at=naive)):
+        with pytest.raises(ValueError, match=r"^expected an aware \(UTC\) datetime, found naive 2026-03-02T09:00:00$"):
+            call()
+
+
+def test_each_append_logs_calibration_stored(tmp_path: Path) -> None:
+    """The mitigation for what the store cannot see by itself (its newest file deleted): the log says every
+    append, with its sequence number and digest, so a later read can be compared against it."""
+    import structlog
+
+    from acquisition.log import configure
+
+    configure(level="INFO")  # the tests run at WARNING (conftest)
+    try:
+        with structlog.testing.capture_logs() as logs:
+            store = CalibrationStore(tmp_path)
+            a, pa = store.append(rec())
+            b, pb = store.append(rec(at=T0 + dt.timedelta(seconds=1)))
+    finally:
+        configure()
+    stored = [e for e in logs if e["event"] == "calibration.stored"]
+    assert [(e["record"], e["seq"], e["file"], e["supersedes"]) for e in stored] == [
+        (a.id, 1, pa.name, None), (b.id, 2, pb.name, a.id)]
+    assert stored[1]["sha256"] == json.loads(pb.read_text())["sha256"]

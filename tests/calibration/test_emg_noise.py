@@ -172,3 +172,36 @@ def test_the_procedure_on_two_simulated_boards_rejects_the_loose_electrode() -> 
         assert rec.values["cotton_roll_rms_uv"][ch] == pytest.approx(gain * truth.cotton_roll_rms_uv[ch], rel=0.06)
     assert rec.residuals["samples_missing"] == {}
     assert any("(simulated)" in line for line in lines)
+
+
+@pytest.mark.parametrize("channel", ["TA_L", "SCM_R"])
+def test_a_dead_channel_fails_it_does_not_pass_silently(channel: str) -> None:
+    """A lead unplugged: the ADC reads one code, the processed rest RMS is 0. It used to be left out of the
+    ratio and pass."""
+    _, rest, clench = _subject()
+    for segs in (rest, clench):
+        for k, seg in enumerate(segs):
+            if channel in seg.channels:
+                uv = seg.uv.copy()
+                uv[:, seg.channels.index(channel)] = codes_to_uv(np.full(len(uv), 512))
+                segs[k] = seg.model_copy(update={"uv": uv})
+    res = assess_emg_noise(rest, clench)
+    assert not res.passed
+    assert res.reasons == [f"{channel}: no signal at rest (0.00 uV RMS, below the 0.5 uV floor): lead unplugged "
+                           "or electrode off?"]
+    assert res.values["bad_channels"] == [channel] and channel not in res.residuals["clench_to_rest"]
+    assert res.tolerances["min_rest_rms_uv"] == 0.5
+
+
+def test_an_elevator_missing_from_the_captures_fails() -> None:
+    """The standardisation needs the four elevators: a montage without MM_L (board A's fourth input not wired)
+    cannot give its % of the cotton roll."""
+    _, rest, clench = _subject()
+
+    def drop(segs: list[EmgSegment]) -> list[EmgSegment]:
+        a = segs[0]
+        return [a.model_copy(update={"channels": a.channels[:3], "uv": a.uv[:, :3]}), *segs[1:]]
+
+    res = assess_emg_noise(drop(rest), drop(clench))
+    assert res.reasons == ["MM_L: elevator not in both captures with a signal at rest: no cotton-roll reference "
+                           "for it (the standardisation needs TA_R, TA_L, MM_R, MM_L)"]

@@ -132,3 +132,25 @@ def test_nothing_placed_is_refused() -> None:
     m[3] = 0.02
     with pytest.raises(CalibrationRefused, match=re.escape("with the 20 kg mass at the front-left the plate reads 0.08 kg")):
         compute_mass(m, positions(W, D, 0.5), PlateMassSettings(), width_mm=W, depth_mm=D)
+
+
+# -- one result model ----------------------------------------------------------------------------------------
+def test_every_computation_returns_the_one_result_model_with_one_version_form() -> None:
+    import datetime as dt
+
+    from calibration import emg_noise, jaw_reference, plate_mass, plate_tare, scanner_scale
+    from calibration.result import ProcedureResult
+
+    tare = compute_tare(np.zeros((50, 4)) + np.linspace(0, 1e-4, 50)[:, None], PlateTareSettings())
+    mass = compute_mass(readings(20.0, np.ones(4), [0.0] * 5), positions(W, D, 0.5), PlateMassSettings(),
+                        width_mm=W, depth_mm=D)
+    assert isinstance(tare, ProcedureResult) and isinstance(mass, ProcedureResult)
+    assert (tare.procedure_version, mass.procedure_version) == ("plate-tare-1", "plate-mass-1")
+    versions = {m.PROCEDURE_VERSION for m in (plate_tare, plate_mass, emg_noise, jaw_reference, scanner_scale)}
+    assert versions == {"plate-tare-1", "plate-mass-1", "emg-noise-1", "jaw-reference-1", "scanner-scale-1"}
+    rec = tare.to_record(kind="plate-tare", device_serial="CB-1", device_model="AMUSE-CB4", performed_by="t",
+                         valid_for=dt.timedelta(days=1), simulated=False)
+    assert rec.procedure_version == "plate-tare-1" and rec.passed
+    with pytest.raises(ValueError, match="procedure_version 'plate-tare-1' is not one of plate-mass's"):
+        tare.to_record(kind="plate-mass", device_serial="CB-1", device_model="", performed_by="t",
+                       valid_for=dt.timedelta(days=1), simulated=False)

@@ -119,3 +119,37 @@ def test_a_capture_the_driver_rejects_refuses_the_procedure_naming_the_problem(t
         perform(scanner, SphereReference(diameter_mm=100.0), _ctx(capture_timeout_s=10.0),
                 do_scan=lambda _: (tmp_path / "SPHERE.ply").write_bytes(b"ply\nformat garbage\n" + bytes(300)),
                 serial="S-1")
+
+
+def test_non_finite_vertices_are_left_out_of_the_block_fit_as_of_the_sphere_fit() -> None:
+    ref = gauge_block((100.0, 50.0, 25.0), seed=3)
+    clean = assess_scanner_scale(ref.vertices, ref.faces, BlockReference(size_mm=(100.0, 50.0, 25.0)))
+    v = ref.vertices.astype(np.float64).copy()
+    v[[5, 17, 40]] = np.nan
+    v[60, 1] = np.inf
+    res = assess_scanner_scale(v, ref.faces, BlockReference(size_mm=(100.0, 50.0, 25.0)))
+    assert res.residuals["vertices"] == len(v) - 4
+    assert res.passed and np.isfinite(res.values["scale_error_pct"])
+    np.testing.assert_allclose(res.values["measured_size_mm"], clean.values["measured_size_mm"], atol=0.05)
+
+
+def test_files_already_in_the_export_folder_refuse_the_procedure(tmp_path) -> None:
+    """A capture left from earlier (a face, yesterday's reference) must not be taken for the one asked for."""
+    from sessions.calibrate_kinds.scanner_scale import _source, perform
+
+    (tmp_path / "DUPONT_rest.obj").write_text("v 0 0 0\n")
+    (tmp_path / ".DS_Store").write_bytes(b"\0")  # hidden files are not captures
+    scanner = _source(tmp_path, usb=None, simulated=True)
+    scanner.open()
+    with pytest.raises(CalibrationRefused) as exc:
+        perform(scanner, SphereReference(diameter_mm=100.0), _ctx(capture_timeout_s=5.0),
+                do_scan=lambda _: pytest.fail("refused before the technician is asked to scan"), serial="S-1")
+    assert str(exc.value) == ("the scanner's export folder already holds 1 file not yet processed: move it out of "
+                              "the folder first, so that the capture measured is the one made now")
+    assert "DUPONT" not in str(exc.value)  # a vendor file name may be the patient's
+
+
+def test_the_reference_capture_is_not_reported_as_an_unassigned_scan(capsys: pytest.CaptureFixture[str]) -> None:
+    rec = kind.run(_args(), _ctx())
+    assert rec.passed
+    assert "scan.unassigned" not in capsys.readouterr().err

@@ -1,6 +1,7 @@
 """`amuse-acq calibrate KIND`: the plate procedures end to end on their simulators (known true errors), what is
-printed and stored, the exit codes (0 passed, 1 failed and stored, 2 refused and nothing stored), the prompt
-injectable, and the records in force copied into a `record --lsl` visit."""
+printed and stored, the exit codes (0 passed, 3 failed and stored, 2 refused and nothing stored, 1 error), the
+prompt injectable, the per-visit kinds run as a check that stores nothing, and the records in force copied into a
+`record --lsl` visit (a real visit never gets a simulated record)."""
 
 from __future__ import annotations
 
@@ -68,7 +69,7 @@ def test_tare_passes_and_a_new_one_supersedes_it(env: dict[str, Path], capsys: p
 
 def test_a_drifted_cell_fails_the_tare_and_the_failure_is_stored(env: dict[str, Path],
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    assert calibrate(env, "plate-tare", "--simulate", "--sim-zero-kg", "1.5,0,0,0") == 1
+    assert calibrate(env, "plate-tare", "--simulate", "--sim-zero-kg", "1.5,0,0,0") == 3
     out, _ = last_lines(capsys)
     assert out[-2].startswith("plate-tare FAILED: AMUSE-CB4 s/n SIM-CB4-000123 (simulated): cell TR offset +1.500 kg")
     store = CalibrationStore(env["data"])
@@ -78,7 +79,7 @@ def test_a_drifted_cell_fails_the_tare_and_the_failure_is_stored(env: dict[str, 
 
 def test_a_miscalibrated_plate_is_rejected_and_a_good_one_passes(env: dict[str, Path],
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    assert calibrate(env, "plate-mass", "--simulate", "--sim-gain-error-pct", "3,0,0,0") == 1
+    assert calibrate(env, "plate-mass", "--simulate", "--sim-gain-error-pct", "3,0,0,0") == 3
     out, _ = last_lines(capsys)
     assert "plate-mass FAILED: AMUSE-CB4 s/n SIM-CB4-000123 (simulated): " in out[-2]
     assert "cell TR gain error +3.00 % (tolerance +-2 %)" in out[-2]
@@ -212,6 +213,8 @@ def test_kinds_not_written_yet_are_not_offered(monkeypatch: pytest.MonkeyPatch) 
 # -- the records in force go into every visit --------------------------------------------------------------------
 class FakeInlet(SwitchableSource):
     republish = False
+    replay_sha256 = None  # what the outlet says (sessions.lsl_provenance): not a replay, not simulated
+    simulated = False
 
     def __init__(self, cfg: Any) -> None:
         super().__init__(f"lsl:{cfg.lsl_name}", {cfg.lsl_name.lower(): 100.0})
@@ -219,8 +222,9 @@ class FakeInlet(SwitchableSource):
     def close(self) -> None: ...
 
 
-def test_record_copies_the_records_in_force_into_the_visit(env: dict[str, Path],
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("simulated", [True, False])
+def test_record_copies_the_records_in_force_into_the_visit(env: dict[str, Path], monkeypatch: pytest.MonkeyPatch,
+                                                          simulated: bool) -> None:
     import acquisition.lsl.inlet as inlet
 
     monkeypatch.setattr(inlet, "LslInletSource", FakeInlet)
@@ -236,12 +240,14 @@ def test_record_copies_the_records_in_force_into_the_visit(env: dict[str, Path],
     add("plate-mass", "CB-1", now=now - 2 * day)  # expired
     add("plate-tare", "CB-2")
     add("plate-tare", "CB-2", reasons=["cell TR offset beyond"])  # a failed one supersedes the passed one
-    emg = add("emg-noise", "BIT-A", valid_for=dt.timedelta(hours=12))
+    scan = add("scanner-scale", "SCAN-7", valid_for=dt.timedelta(days=30))
+    sim = add("plate-tare", "SIM-CB4-000123", simulated=True)  # the demo's: never in a real visit
     assert cli_main(["record", "--data-dir", str(env["data"]), "--subject", "ABC-001", "--visit", "D0",
-                     "--operator", "tech1", "--lsl", "EMG", "--simulated", "--duration", "0.5"]) == 0
+                     "--operator", "tech1", "--lsl", "EMG", *(["--simulated"] if simulated else []),
+                     "--duration", "0.5"]) == 0
     with VisitFile.open(env["data"] / "ABC-001_D0.h5") as v:
         copied = {r.id: r for r in v.calibration}
-    assert set(copied) == {tare.id, emg.id}
+    assert set(copied) == {tare.id, scan.id, *([sim.id] if simulated else [])}
     assert copied[tare.id].values == tare.values and copied[tare.id].model_extra["performed_by"] == "tech1"
 
 
@@ -260,3 +266,67 @@ def test_a_damaged_store_refuses_the_visit_in_one_line(env: dict[str, Path], mon
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("amuse-acq:")]
     assert len(err) == 1 and "record 1 is missing" in err[0] and "the visit is not opened" in err[0]
     assert not (env["data"] / ".open" / "ABC-001_D0").exists() and not (env["data"] / "ABC-001_D0.h5").exists()
+
+
+# -- the per-visit kinds: a check of the device, nothing stored ------------------------------------------------
+def test_jaw_reference_is_a_check_that_stores_nothing(env: dict[str, Path],
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    assert calibrate(env, "jaw-reference", "--simulate") == 0
+    out, err = last_lines(capsys)
+    assert err == []
+    assert out[-2].startswith("jaw-reference passed: NDI Aurora s/n ") and "(simulated)" in out[-2]
+    assert "in force" not in out[-2]  # it is never in force from the store
+    assert out[-1] == ("not stored: jaw-reference is measured on the patient for one visit; the visit runner "
+                       "records it into the visit (SessionManager.record_calibration)")
+    assert not (env["data"] / "calibration").exists()
+
+
+@pytest.mark.parametrize("passed, code", [(True, 0), (False, 3)])
+def test_emg_noise_is_a_check_that_stores_nothing(env: dict[str, Path], capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch, passed: bool, code: int) -> None:
+    import dataclasses
+
+    import sessions.calibrate_kinds.emg_noise as emg
+
+    canned = new_record(kind="emg-noise", device_serial="SIM-BIT-A+SIM-BIT-B", device_model="BITalino",
+                        performed_by="tech1", valid_for=dt.timedelta(hours=12), values={"rest_rms_uv": {"TA_R": 1.8}},
+                        reasons=[] if passed else ["TA_L: no signal at rest"], simulated=True)
+    monkeypatch.setattr(emg, "COMMAND", dataclasses.replace(emg.COMMAND, run=lambda args, ctx: canned))
+    assert calibrate(env, "emg-noise", "--simulate") == code
+    out, _ = last_lines(capsys)
+    assert out[-2].startswith("emg-noise passed: " if passed else "emg-noise FAILED: ")
+    assert out[-1].startswith("not stored: emg-noise is measured on the patient for one visit")
+    assert not (env["data"] / "calibration").exists()
+
+
+def test_the_help_documents_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["calibrate", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "3: failed (measured, out of tolerance; the failed record is stored" in text
+    assert "1: error (the device or the store failed; nothing stored)" in text
+
+
+def test_the_plate_geometry_is_the_opened_source_s(tmp_path: Path) -> None:
+    """The spans the mass positions and the COP are computed with are the plate's own configuration's."""
+    from drivers.stabilometry.cell_board.driver import CellBoardSource
+    from drivers.stabilometry.cell_board.simulator import CellBoardSimulator
+    from drivers.stabilometry.config import CellBoardConfig, PlateGeometry
+    from sessions.calibrate_kinds.plate_common import open_plate
+
+    sim = CellBoardSimulator(link=str(tmp_path / "cb")).start()
+
+    class Rig:
+        def plate_source(self) -> CellBoardSource:
+            return CellBoardSource(CellBoardConfig(port=sim.path, simulated=True,
+                                                   geometry=PlateGeometry(width_mm=500.0, depth_mm=300.0)))
+
+        def place_load(self, load: Any) -> None:
+            sim.place_load(load)
+
+    ctx = CalibrationContext(settings=AcqSettings(data_dir=tmp_path), operator="t", simulate=True,
+                             say=lambda _: None, rig=Rig())  # type: ignore[arg-type]
+    try:
+        with open_plate(default_args(_command("plate-tare"), operator="t"), ctx) as plate:
+            assert (plate.width_mm, plate.depth_mm) == (500.0, 300.0)
+    finally:
+        sim.stop()

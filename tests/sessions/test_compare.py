@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import h5py
+import numpy as np
 import pytest
 
 from acquisition.visitfile.reader import VisitFileDamaged
@@ -118,3 +119,30 @@ def test_an_altered_file_is_refused_not_compared(pair: tuple[Path, Path], tmp_pa
     assert err.count("\n") == 1 and err.startswith("amuse-acq: error: compare refused: ")
     assert main(["compare", str(a), str(a)]) == 0
     assert capsys.readouterr().out.startswith("identical: ")
+
+
+def test_a_duplicated_outcome_row_is_named_as_such(pair: tuple[Path, Path], tmp_path: Path) -> None:
+    a, _ = pair
+
+    def edit(f: h5py.File) -> None:
+        rows = f["outcomes/table"][...]
+        del f["outcomes/table"]
+        f["outcomes"].create_dataset("table", data=np.concatenate([rows, rows]))
+
+    diffs = compare_visits(a, _edited(a, tmp_path, edit, forge_tree=True)).differences
+    assert diffs == ["outcomes: rest aperture 1.5 mm m-1 is 1 time(s) in A, 2 in B"]
+
+
+def test_every_qc_entry_is_compared_but_the_named_exclusions(pair: tuple[Path, Path], tmp_path: Path) -> None:
+    """A QC entry this comparison has never heard of is compared, not skipped; only what is about that run's
+    journal (`journal_damage*`) and the reader's own counters are left out."""
+    a, _ = pair
+
+    def edit(f: h5py.File) -> None:
+        f["qc"].attrs["preflight"] = json.dumps({"gates": {"plate": "passed"}})
+        f["qc"].attrs["journal_damage_bytes"] = json.dumps({"meta": 12})
+        f["qc"].attrs["journal_damage"] = json.dumps({"ok": False, "problems": ["x"]})
+
+    diffs = compare_visits(a, _edited(a, tmp_path / "new", edit, forge_tree=True)).differences
+    assert diffs == ['qc preflight: A (none) | B {"gates":{"plate":"passed"}}']
+    assert 'qc preflight: {"gates":{"plate":"passed"}}' in describe_visit(tmp_path / "new" / a.name)

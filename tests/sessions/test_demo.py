@@ -25,7 +25,9 @@ def test_demo_visit_w4_sealed_and_complete(tmp_path: Path) -> None:
     with h5py.File(sealed.path, "r") as f:
         assert bool(f.attrs["simulated"]) and f.attrs["visit"] == "W4"
         streams = set(f["streams"])
-        assert {"emg_a", "emg_b", "jaw_incisal", "jaw_tools", "plate_raw", "cop"} <= streams
+        assert {"emg_a", "emg_b", "jaw_incisal", "jaw_tools"} <= streams
+        # the runner leaves the plate alone at W4 (no step uses it): it is neither opened nor recorded
+        assert not {"plate_raw", "cop"} & streams
         for name in ("emg_a", "emg_b"):
             g = f["streams"][name]
             assert json.loads(g.attrs["device"])["simulated"] is True

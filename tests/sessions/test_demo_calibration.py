@@ -16,8 +16,7 @@ from sessions.demo import DemoStop, demo_calibration, run_demo
 def test_demo_runs_the_plate_procedures_and_the_visit_holds_their_records(tmp_path: Path) -> None:
     settings = AcqSettings(data_dir=tmp_path, compaction_interval_s=0.5)
     store = CalibrationStore(tmp_path)
-    others = [store.append(_simulated_record(kind))[0] for kind in CALIBRATION_KINDS  # not this test's business
-              if kind not in PER_VISIT_KINDS and not kind.startswith("plate-")]
+    others = [store.append(_simulated_record("scanner-scale"))[0]]  # not this test's business
     lines: list[str] = []
     stop = DemoStop()
 
@@ -41,6 +40,14 @@ def test_demo_runs_the_plate_procedures_and_the_visit_holds_their_records(tmp_pa
         assert copied[rec.id].values == rec.values
         assert any(ln.startswith(f"demo: no {kind} record in force; ran it on the simulated rig: {kind} passed")
                    for ln in lines), lines
+        # the technician watching the demo sees the procedure's steps, not 10 s of silence
+        start = lines.index(f"demo: no {kind} record in force: running it on the simulated rig")
+        steps = lines[start + 1: start + 3]
+        assert [ln.startswith("  ") for ln in steps] == [True, True], lines
+    assert any(ln.startswith("  simulated: Place the 20 kg mass at the front-right") for ln in lines)
+    # emg-noise is the subject's own, taken in the visit: the demo never runs it, nor stores it
+    assert not [ln for ln in lines if "emg-noise" in ln], lines
+    assert {r.kind for r in store.records()} == {"plate-tare", "plate-mass", "scanner-scale"}
     tare = by_kind["plate-tare"].values["offset_kg"]
     assert all(abs(v) < 0.01 for v in tare.values())  # the rig's plate is well calibrated
     assert by_kind["plate-mass"].residuals["max_cop_error_mm"] < 0.5
@@ -62,12 +69,12 @@ class NoRig:
 
 def test_records_in_force_are_not_redone(tmp_path: Path) -> None:
     store = CalibrationStore(tmp_path)
-    for kind in CALIBRATION_KINDS:
-        if kind not in PER_VISIT_KINDS:
-            store.append(_simulated_record(kind))
+    for kind in ("plate-tare", "plate-mass", "scanner-scale"):  # every kind the store takes
+        store.append(_simulated_record(kind))
     lines: list[str] = []
     records = demo_calibration(AcqSettings(data_dir=tmp_path), NoRig(), operator="demo",  # type: ignore[arg-type]
                                progress=lines.append)
     assert lines == []
     assert sorted(r["id"] for r in records) == sorted(r.id for r in store.in_force())
-    assert len(store.records()) == len(CALIBRATION_KINDS) - len(PER_VISIT_KINDS)
+    assert len(store.records()) == 3
+    assert set(CALIBRATION_KINDS) - PER_VISIT_KINDS == {"plate-tare", "plate-mass", "scanner-scale"}

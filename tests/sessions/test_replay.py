@@ -45,7 +45,8 @@ def test_replay_is_identical_to_the_original(original: Path, replayed: Path) -> 
     assert replayed.name == "XYZ-123_D0.h5"
     with VisitFile.open(original) as a, VisitFile.open(replayed) as b:
         assert b.identity.replay_of is not None
-        assert b.identity.replay_of.file == original.name
+        # recorded under another subject: the SHA-256 alone, never the original's name (its pseudonym)
+        assert b.identity.replay_of.file is None
         assert b.identity.replay_of.sha256 == file_sha256(original)
         assert a.identity.replay_of is None
         assert b.identity.simulated is a.identity.simulated is True
@@ -61,7 +62,7 @@ def test_replay_is_identical_to_the_original(original: Path, replayed: Path) -> 
                 assert sb.t_read().tobytes() == sa.t_read().tobytes()  # type: ignore[union-attr]
             # the device is the original's; the transport says it is a replay of that file
             assert sb.spec.device.serial == sa.spec.device.serial
-            assert sb.spec.device.transport.startswith(f"replay:{original.name} sha256:{file_sha256(original)[:16]}")
+            assert sb.spec.device.transport == f"replay sha256:{file_sha256(original)[:16]}"
             assert sb.spec.model_copy(update={"device": sa.spec.device}) == sa.spec
         assert list(b.scans) == list(a.scans)
         assert b.scans["rest_1"].stored_attrs == a.scans["rest_1"].stored_attrs
@@ -249,3 +250,131 @@ def test_a_pipeline_that_does_not_take_the_samples_fails_in_one_line(original: P
     # what was recorded is sealed (and says it is a replay), as an interrupted demo is
     with VisitFile.open(tmp_path / original.name) as vf:
         assert vf.identity.replay_of is not None
+
+
+# -- privacy: the original's pseudonym never reaches a replay recorded under another subject ------------------
+def test_a_replay_under_another_subject_holds_nothing_of_the_original_name(original: Path, replayed: Path) -> None:
+    from tests.goldens.privacy_scan import identifying_text
+
+    assert identifying_text(replayed, [original.stem, "ABC-001"]) == []
+    transports = {d["transport"] for e in _events(replayed, name="source.started")
+                  for d in e.payload.get("devices", ())}  # the scanner's names no device
+    assert transports == {f"replay sha256:{file_sha256(original)[:16]}"}
+
+
+def test_a_replay_under_the_original_identity_names_the_file(original: Path, tmp_path: Path) -> None:
+    again = replay_into(original, settings_for(tmp_path), operator="ci")  # the operator is not the pseudonym
+    with VisitFile.open(again) as vf:
+        assert vf.identity.replay_of is not None
+        assert vf.identity.replay_of.file == original.name
+        assert vf.identity.replay_of.label == f"{original.name} sha256 {file_sha256(original)}"
+    with h5py.File(again) as f:
+        assert json.loads(f.attrs["replay_of"]) == {"file": original.name, "sha256": file_sha256(original)}
+
+
+def test_inspect_says_a_file_is_a_replay(original: Path, replayed: Path) -> None:
+    from sessions.inspect import summary_lines
+
+    lines = summary_lines(replayed)
+    (line,) = [ln for ln in lines if "REPLAY" in ln]
+    assert line.strip() == f"REPLAY of sha256 {file_sha256(original)}: not trial data"
+    assert not any("REPLAY" in ln for ln in summary_lines(original))
+
+
+# -- far-off times: refused before anything is written, or skipped over -------------------------------------
+def _forge_event(original: Path, where: Path, name: str, shift: float) -> Path:
+    from tests.acquisition.visit_files import recompute_tree
+
+    forged = _copy(original, where)
+    writable(forged)
+    with h5py.File(forged, "r+") as f:
+        table = f["events/table"]
+        for i, row in enumerate(table[:]):
+            if row["name"].decode() == name:
+                row["t_lsl"] += shift
+                table[i] = row
+                break
+        else:
+            raise AssertionError(f"no {name} event")
+    read_only(forged)
+    recompute_tree(forged)
+    return forged
+
+
+@pytest.mark.parametrize("name, shift", [("comment.added", 1e9), ("note.set", -1e9)])
+def test_an_action_outside_the_visit_is_refused_before_anything_is_written(original: Path, tmp_path: Path,
+                                                                          name: str, shift: float) -> None:
+    forged = _forge_event(original, tmp_path / "src", name, shift)
+    into = tmp_path / "into"
+    with pytest.raises(ReplayRefused, match=rf"{name} at t=.* is outside the visit \[") as exc:
+        replay_into(forged, settings_for(into))
+    assert "\n" not in str(exc.value)
+    assert not into.exists()  # no data directory, no `.open/` claim
+
+
+def test_a_long_silence_is_jumped_over_not_ticked_through(original: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A visit closed 1e6 s after its last sample (200 000 ticks of 5 s) replays in a handful of clock moves."""
+    from acquisition.replay.clock import ReplayClock
+
+    forged = _forge_event(original, tmp_path / "src", "visit.closed", 1e6)
+    moves = []
+    real_advance = ReplayClock.advance
+
+    def advance(self: ReplayClock, t: float) -> float:
+        moves.append(t)
+        if len(moves) > 5000:
+            raise AssertionError("the replay ticks through the silence")
+        return real_advance(self, t)
+
+    monkeypatch.setattr(ReplayClock, "advance", advance)
+    out = replay_into(forged, settings_for(tmp_path / "into"), subject="XYZ-125")
+    assert len(moves) < 200
+    (closed,) = _events(out, name="visit.closed")
+    (orig_closed,) = _events(forged, name="visit.closed")
+    assert closed.t_lsl == orig_closed.t_lsl
+    assert compare_visits(forged, out).identical
+
+
+def test_a_clock_that_cannot_move_fails_in_one_line_not_a_hang(original: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from acquisition.replay.clock import ReplayClock
+    from sessions.replay import ReplayFailed
+
+    calls = []
+
+    def stuck(self: ReplayClock, t: float) -> float:  # what float rounding does to `now + 5 s` at t = 1e17
+        calls.append(t)
+        if len(calls) > 100_000:
+            raise AssertionError("unbounded ticks")
+        return self()
+
+    monkeypatch.setattr(ReplayClock, "advance", stuck)
+    with pytest.raises(ReplayFailed, match=r"the clock did not reach t=.* after \d+ moves") as exc:
+        replay_into(original, settings_for(tmp_path))
+    assert "\n" not in str(exc.value)
+    assert len(calls) < 1000
+
+
+# -- the CLI: quiet like demo and calibrate; its settings through the public helper ------------------------
+def test_cli_replay_into_prints_no_info_logs(original: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AMUSE_LOG_LEVEL", raising=False)
+    assert main(["replay", str(original), "--into", str(tmp_path / "q"), "--create-data-dir",
+                 "--subject", "QUI-001"]) == 0
+    cap = capsys.readouterr()
+    assert cap.err == "" and "replayed: " in cap.out
+    assert main(["--log-level", "INFO", "replay", str(original), "--into", str(tmp_path / "v"),
+                 "--create-data-dir", "--subject", "QUI-002"]) == 0
+    assert "replay.sealed" in capsys.readouterr().err
+
+
+def test_replay_cli_uses_no_private_name_of_the_cli() -> None:
+    import ast
+
+    import sessions.replay_cli as mod
+
+    tree = ast.parse(Path(mod.__file__).read_text())
+    private = [a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+               for a in n.names if a.name.startswith("_")]
+    assert private == []

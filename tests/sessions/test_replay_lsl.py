@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from acquisition.lsl.inlet import record_name
+from acquisition.replay.origin import file_sha256
 from acquisition.visitfile.reader import VisitFile
 from acquisition.visitfile.writer import VisitFileWriter
 from sessions.cli import CliError
@@ -57,7 +58,7 @@ def test_record_back_loses_no_sample(tmp_path: Path) -> None:
         rec = tmp_path / "rec"
         rc = cli_main(["record", "--lsl", names["emg_a"], "--lsl", names["cop"], "--seq-channel", "0",
                        "--resolve-timeout", "10", "--subject", "RPL-001", "--visit", "D0", "--operator", "ci",
-                       "--duration", "3", "--data-dir", str(rec), "--create-data-dir", "--simulated"])
+                       "--duration", "3", "--data-dir", str(rec), "--create-data-dir"])
     finally:
         player.join(timeout=30)
     assert not player.is_alive() and result.get("rc") == 0, result
@@ -82,6 +83,13 @@ def test_record_back_loses_no_sample(tmp_path: Path) -> None:
             got.streams[record_name(names["cop"])].n_samples == COP_ROWS
         q = got.qc["streams"]
         assert q[record_name(names["emg_a"])]["missing_by_seq"] == 0
+        # the record says what it is, from what the streams say (no --simulated was given)
+        assert got.identity.simulated is True
+        assert got.identity.replay_of is not None and got.identity.replay_of.file is None
+        assert got.identity.replay_of.sha256 == file_sha256(visit)
+        assert all(got.streams[n].spec.device.simulated for n in got.streams)
+        assert all(got.streams[n].spec.device.transport.endswith(f" replay sha256:{file_sha256(visit)[:16]}")
+                   for n in got.streams)
 
 
 def test_unsealed_and_altered_files_are_refused_in_one_line(tmp_path: Path) -> None:
@@ -159,3 +167,47 @@ def test_cli_refuses_an_altered_file_in_one_line(tmp_path: Path, capsys: pytest.
     err = cap.err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("amuse-acq: error: replay refused: ABC-001_D0.h5: verification")
     assert "replaying" not in cap.out  # nothing was published
+
+
+def test_production_mode_refuses_to_record_a_replay(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """An LSL replay is never trial data: `record` in production refuses it in one line and claims no visit."""
+    visit = make_visit(tmp_path / "orig")
+    suffix = f"-replay-{uuid.uuid4().hex[:8]}"
+    result: dict[str, object] = {}
+    player = threading.Thread(target=lambda: result.setdefault("rc", run_lsl_replay(
+        _args(visit, speed=20.0, wait_consumers=15.0, lsl_suffix=suffix), print_=lambda _: None)))
+    player.start()
+    rec = tmp_path / "rec"
+    monkeypatch.setenv("AMUSE_PRODUCTION", "true")
+    try:
+        rc = cli_main(["record", "--lsl", f"amuse_emg_a{suffix}", "--seq-channel", "0", "--resolve-timeout", "10",
+                       "--subject", "PRD-001", "--visit", "D0", "--operator", "ci", "--duration", "2",
+                       "--data-dir", str(rec), "--create-data-dir"])
+    finally:
+        player.join(timeout=30)
+    assert not player.is_alive() and result.get("rc") == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1, err
+    assert err[0] == (f"amuse-acq: error: production mode refuses LSL stream 'amuse_emg_a{suffix}': a replay of "
+                      f"sha256 {file_sha256(visit)}, never trial data")
+    assert not rec.exists() or sorted(p.name for p in rec.iterdir() if not p.name.startswith(".")) == []
+    assert not (rec / ".open").exists() or list((rec / ".open").iterdir()) == []
+
+
+def test_cli_lsl_suffix_names_every_outlet(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Two replays at once do not collide: `--lsl-suffix` goes into every name and source_id, markers included."""
+    visit = make_visit(tmp_path)
+    tag = uuid.uuid4().hex[:8]
+    suffix = f"-replay-{tag}"
+    for given in (tag, f"={suffix}"):
+        opts = ["--lsl-suffix", given] if given == tag else [f"--lsl-suffix{given}"]
+        assert cli_main(["replay", str(visit), "--lsl", "--speed", "100", *opts]) == 0
+        out = capsys.readouterr().out
+        assert f"emg_a -> LSL 'amuse_emg_a{suffix}' (source_id 'T-emg_a{suffix}')" in out
+        assert f"events -> LSL 'amuse_visit_events{suffix}' (source_id 'amuse-visit_events{suffix}')" in out
+    for bad in ("--lsl-suffix=", "--lsl-suffix=-live", "--lsl-suffix=a b", "--lsl-suffix=-replay-"):
+        assert cli_main(["replay", str(visit), "--lsl", bad]) == 2
+        assert "--lsl-suffix" in capsys.readouterr().err
+    assert cli_main(["replay", str(visit), "--into", str(tmp_path / "x"), "--lsl-suffix", tag]) == 2
+    assert "apply to --lsl" in capsys.readouterr().err

@@ -115,3 +115,41 @@ def test_the_ledger_reports_a_mid_visit_record_lost_in_both_copies(tmp_path: Pat
 def test_batch_zero_is_the_visit_records_own() -> None:
     with pytest.raises(ValueError, match="batch 0 is the calibration in force at open"):
         journal_calibration(None, [], batch=0)  # type: ignore[arg-type]
+
+
+def test_a_retake_in_the_visit_supersedes_the_previous_attempt(tmp_path: Path) -> None:
+    """The visit runner records each attempt as it is made (supersedes unset): the visit links them, per kind
+    and device, as the store links its own."""
+    s = open_session(tmp_path / "data")
+    first = jaw_record(passed=False)
+    retake = jaw_record().model_copy(update={"id": first.id + "-retake"})
+    other = jaw_record().model_copy(update={"id": "jaw-reference:P6-99999:x", "device_serial": "P6-99999"})
+    emg = new_record(kind="emg-noise", device_serial="SIM-BIT-A+SIM-BIT-B", performed_by="tech1",
+                     valid_for=dt.timedelta(hours=12), values={"rest_rms_uv": {"TA_R": 1.8}}, simulated=True)
+    for rec in (first, emg, retake, other):
+        s.record_calibration(rec)
+    third = jaw_record().model_copy(update={"id": first.id + "-third", "supersedes": first.id})
+    with pytest.raises(SessionError, match=f"supersedes {first.id!r}, but the previous jaw-reference record of "
+                                           f"'P6-00417' in visit ABC-001_D0 is {retake.id!r}"):
+        s.record_calibration(third)
+    sealed = s.close()
+    with VisitFile.open(sealed.path) as vf:
+        links = {r.id: r.model_dump()["supersedes"] for r in vf.calibration}
+    assert links == {first.id: None, emg.id: None, retake.id: first.id, other.id: None}
+
+
+def test_a_real_visit_never_gets_a_simulated_record(tmp_path: Path) -> None:
+    from calibration.store import CalibrationStore
+    from sessions.visit_calibration import for_visit, records_in_force
+
+    store = CalibrationStore(tmp_path)
+    real, _ = store.append(new_record(kind="plate-tare", device_serial="CB-1", performed_by="tech1",
+                                      valid_for=dt.timedelta(days=1), values={"offset_kg": {"TR": 0.1}}))
+    sim, _ = store.append(new_record(kind="plate-tare", device_serial="SIM-CB4-000123", performed_by="demo",
+                                     valid_for=dt.timedelta(days=1), values={"offset_kg": {"TR": 0.0}},
+                                     simulated=True))
+    assert [r["id"] for r in records_in_force(tmp_path, simulated=False)] == [real.id]
+    everything = records_in_force(tmp_path, simulated=True)
+    assert [r["id"] for r in everything] == [real.id, sim.id]
+    # `record --lsl` learns from the streams whether the visit is simulated after reading the store
+    assert [r["id"] for r in for_visit(everything, simulated=False)] == [real.id]

@@ -16,9 +16,11 @@ from acquisition.visitfile.reader._errors import (
 )
 from acquisition.visitfile.reader._file import VisitFile, name_problem, schema_problem
 from acquisition.visitfile.reader._models import (
+    AuditRow,
     CalibrationRecord,
     Gap,
     OutcomeRow,
+    ProtocolStamp,
     ReplayOf,
     Samples,
     ScanAttrs,
@@ -30,7 +32,8 @@ from acquisition.visitfile.reader._scans import ScanView
 from acquisition.visitfile.reader._stream import StreamView
 
 __all__ = [
-    "PROBE_TIMEOUT_S", "CalibrationRecord", "Gap", "OutcomeRow", "ReplayOf", "Samples", "ScanAttrs", "ScanSourceFile",
+    "PROBE_TIMEOUT_S", "AuditRow", "CalibrationRecord", "Gap", "OutcomeRow", "ProtocolStamp", "ReplayOf", "Samples",
+    "ScanAttrs", "ScanSourceFile",
     "ScanView", "StreamView", "UnknownSchemaVersion", "VisitFile", "VisitFileDamaged", "VisitFileError",
     "VisitFileHung", "VisitFileNameMismatch", "VisitFileNotSealed", "VisitFileUnreadable", "VisitIdentity",
     "name_problem", "schema_problem", "probe",

@@ -29,11 +29,11 @@ from acquisition.visitfile.reader._errors import (
     VisitFileUnreadable,
 )
 from acquisition.visitfile.reader._events import read_events, repetition_intervals, select
-from acquisition.visitfile.reader._models import CalibrationRecord, OutcomeRow, VisitIdentity
+from acquisition.visitfile.reader._models import AuditRow, CalibrationRecord, OutcomeRow, VisitIdentity
 from acquisition.visitfile.reader._probe import PROBE_TIMEOUT_S, probe
 from acquisition.visitfile.reader._scans import ScanView
 from acquisition.visitfile.reader._stream import StreamView, text
-from acquisition.visitfile.schema import GROUPS, SCHEMA_VERSION, STATES, visit_key
+from acquisition.visitfile.schema import AUDIT_ENTRIES, AUDIT_GROUP, GROUPS, SCHEMA_VERSION, STATES, visit_key
 
 Verify = Literal[False, "quick", "full"]
 V = TypeVar("V")
@@ -223,7 +223,7 @@ class VisitFile:
         if self._identity is None:
             a = self.attrs
             try:
-                for k in ("config", "replay_of"):  # stored as JSON text
+                for k in ("config", "replay_of", "protocol"):  # stored as JSON text
                     if isinstance(a.get(k), str):
                         a[k] = json.loads(a[k])
                 self._identity = VisitIdentity.model_validate(a)
@@ -269,6 +269,28 @@ class VisitFile:
             return []
         return [OutcomeRow(step=text(r["step"]), metric=text(r["metric"]), value=float(r["value"]),
                            unit=text(r["unit"]), method=text(r["method"])) for r in g["table"][:]]
+
+    def audit_lines(self) -> list[str] | None:
+        """`/audit/entries` as stored, one JSON text per entry in chain order; None if the file has no `/audit`
+        (written before the audit trail existed). What `amuse-acq audit verify` checks."""
+        if AUDIT_GROUP not in self._f:
+            return None
+        g = self._f[AUDIT_GROUP]
+        if AUDIT_ENTRIES not in g:
+            raise VisitFileDamaged(self.path, f"/{AUDIT_GROUP} has no {AUDIT_ENTRIES} dataset")
+        return [text(v) for v in g[AUDIT_ENTRIES][:]]
+
+    def audit(self) -> list[AuditRow]:
+        """The visit's audit entries in chain order ([] without `/audit`), decoded but not verified (`amuse-acq
+        audit verify FILE` checks the hash chain). Raises `VisitFileDamaged` naming a row that is not an entry."""
+        out: list[AuditRow] = []
+        for i, line in enumerate(self.audit_lines() or []):
+            try:
+                out.append(AuditRow.model_validate_json(line))
+            except ValidationError as exc:
+                raise VisitFileDamaged(self.path, f"/{AUDIT_GROUP}/{AUDIT_ENTRIES} row {i} is not an audit entry "
+                                                  f"({error_text(exc)})") from None
+        return out
 
 
 __all__ = ["VisitFile", "VisitFileError", "name_problem", "schema_problem"]

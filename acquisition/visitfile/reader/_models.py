@@ -10,13 +10,34 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class ReplayOf(BaseModel):
-    """Root attribute `replay_of` (JSON) of a visit recorded by `amuse-acq replay`: the sealed file it replays, by
-    name and by the SHA-256 of its bytes (the line of `MANIFEST.sha256`). A replay is never trial data."""
+    """Root attribute `replay_of` (JSON) of a replayed visit: the sealed file it replays, by the SHA-256 of its
+    bytes (the line of `MANIFEST.sha256`) and, only when the replay keeps the original's subject and visit, by
+    name (a name is a pseudonym and visit code: under another subject it would link the two). A recording of an
+    LSL replay has the SHA-256 alone (the player never publishes the name). A replay is never trial data: test
+    `replay_of is not None`, never the name; `label` is what to print."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    file: str = Field(min_length=1)
+    file: str | None = Field(default=None, min_length=1)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+    @property
+    def label(self) -> str:
+        """`<file> sha256 <hex>`, or `sha256 <hex>` when the name is not stored."""
+        return f"{self.file + ' ' if self.file else ''}sha256 {self.sha256}"
+
+
+class ProtocolStamp(BaseModel):
+    """Root attribute `protocol` (JSON) of a visit run by a protocol (`sessions.protocol`): its name and version,
+    the SHA-256 of its TOML file's bytes, and that file's name (`default`: the one shipped with the software). The
+    file's text is the root attribute `protocol_toml`, so the hash can be checked from the visit file alone."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1)
+    version: str = Field(min_length=1)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    source: str = Field(min_length=1)
 
 
 class VisitIdentity(BaseModel):
@@ -41,6 +62,7 @@ class VisitIdentity(BaseModel):
     recovered_utc: str | None = Field(None, description="only in a recovered file")
     n_events: int | None = None
     replay_of: ReplayOf | None = Field(None, description="only in a replay: the file it replays (stored as JSON)")
+    protocol: ProtocolStamp | None = Field(None, description="the protocol the visit was run by (stored as JSON)")
 
     @property
     def key(self) -> str:
@@ -113,6 +135,25 @@ class CalibrationRecord(BaseModel):
     performed_utc: str | None = None
     expires_utc: str | None = None
     simulated: bool | None = None
+
+
+class AuditRow(BaseModel):
+    """One element of `/audit/entries` (its JSON decoded): an entry of the visit's audit chain. Read as stored,
+    not verified: `amuse-acq audit verify FILE` checks the chain (docs/audit.md)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    seq: int
+    utc: str
+    t_lsl: float | None
+    operator: str
+    uid: int
+    action: str
+    payload: dict[str, Any]
+    chain: str
+    ref: dict[str, Any] | None = None
+    prev: str
+    hash: str
 
 
 class OutcomeRow(BaseModel):
