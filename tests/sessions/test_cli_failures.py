@@ -39,6 +39,8 @@ class FakeInlet(SwitchableSource):
     """Stands in for `LslInletSource(cfg)`: no LSL, a regular 100 Hz stream named after the `--lsl` name."""
 
     republish = False
+    simulated = False  # what a live vendor stream says (`desc/acquisition/simulated` absent)
+    replay_sha256: str | None = None  # not a replay (`desc/replay` absent)
 
     def __init__(self, cfg: Any) -> None:
         super().__init__(f"lsl:{cfg.lsl_name}", {cfg.lsl_name.lower(): 100.0})

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import pytest
 
 from acquisition.config import AcqSettings
 from acquisition.visitfile.manifest import read_manifest
@@ -16,6 +17,7 @@ from sessions.cli import main as cli_main
 from sessions.demo import next_demo_subject, run_demo
 
 
+@pytest.mark.soak  # 34 s; the default run has its short version: test_visit_run's whole W4 on the same runner
 def test_demo_visit_w4_sealed_and_complete(tmp_path: Path) -> None:
     settings = AcqSettings(data_dir=tmp_path, compaction_interval_s=0.5)
     lines: list[str] = []
