@@ -12,6 +12,8 @@ The manager composes; each concept has its own module:
 - `step_timeline`: events are tagged with the step in force at their own time;
 - `sealed_visit.finalize`: verify, seal, archive (shared with `recover`);
 - `session_status`: the status and the watchdog's health; `session_teardown`: letting go of an unsealed visit.
+- `session_sources.SessionSources`: adding and removing sources and scanners; `visit_records.VisitRecords`:
+  outcomes, QC entries, audit entries and calibrations recorded during the visit (both mixins of this class).
 
 A journal write failure (a full disk, EIO) is the one fault that stops the visit: nothing more can be recorded, so
 the state goes to `failed` at once, every reader stops, and every later call raises `VisitFailed`, one line saying
@@ -25,22 +27,18 @@ exception the visit is sealed with what was recorded and the exception propagate
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
-from enum import Enum
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from acquisition.clock import utc_iso
 from acquisition.config import AcqSettings
-from acquisition.events import SOURCE_STARTED, Event, EventKind
+from acquisition.events import Event, EventKind
 from acquisition.journal import Journal, JournalError
-from acquisition.journal.records import (AuditRecord, CloseRecord, OutcomesRecord, QcRecord, journal_stream,
-                                         journal_visit)
+from acquisition.journal.records import CloseRecord, journal_visit
 from acquisition.lslenv import local_clock
 from acquisition.log import get_logger
-from acquisition.source import ScanSource, Source, StepAware
-from acquisition.stream import StreamSpec
+from acquisition.source import ScanSource
 from acquisition.visitfile.compactor import Compactor
 from acquisition.visitfile.reader import ReplayOf
 from sessions.compaction_loop import CompactionLoop
@@ -48,33 +46,26 @@ from sessions.protocol import ProtocolFile
 from sessions.data_dir import prepare_data_dir
 from sessions.reader_thread import ReaderContext, ReaderThread
 from sessions.scan_reader import ScanEncoder, ScanReader
+from sessions.session_sources import SessionSources
+from sessions.session_state import SessionState
 from sessions.sealed_visit import SealedVisit, finalize
 from sessions.session_errors import SessionError, VisitFailed, VisitOpenFailed, error_summary
 from sessions.session_status import all_progressing, session_status
 from sessions.session_teardown import release_failed, request_stop_all, undo_open
-from sessions.source_reader import SourceReader, source_refusal
+from sessions.source_reader import SourceReader
 from sessions.step_timeline import StepTimeline
 from sessions.stream_watch import WatchSettings
 from sessions.subject import VisitIdentity
 from sessions.visit_calibration import VisitCalibrations
 from sessions.visit_journal import VisitJournal, opening_attrs
+from sessions.visit_records import VisitRecords
 from sessions.visit_store import VisitStore
 from sessions.watch_loop import WatchLoop
-
-if TYPE_CHECKING:
-    from calibration.records import CalibrationRecord
 
 __all__ = ["ScanSource", "SealedVisit", "SessionError", "SessionManager", "SessionState", "VisitFailed", "finalize"]
 
 
-class SessionState(str, Enum):
-    recording = "recording"
-    closing = "closing"
-    sealed = "sealed"
-    failed = "failed"
-
-
-class SessionManager:
+class SessionManager(SessionSources, VisitRecords):
     """Open with `SessionManager.open(...)`; add sources; mark steps; `close()` seals."""
 
     def __init__(self, settings: AcqSettings, identity: VisitIdentity, *, simulated: bool,
@@ -252,68 +243,6 @@ class SessionManager:
         `sessions.stream_watch.alert_line(ev)` words them."""
         return self._watch.drain()
 
-    # -- sources ---------------------------------------------------------------------------------
-    def add_source(self, source: Source, *, opened: bool = False) -> list[StreamSpec]:
-        """Open `source` (SourceError propagates: a missing device is the caller's decision), declare its
-        streams, publish them on LSL and start its reader thread. `opened=True`: the caller already opened it
-        (e.g. to check every LSL stream resolves before claiming the visit)."""
-        self._require(SessionState.recording)
-        if not isinstance(source, Source):
-            raise SessionError(f"{source!r} does not satisfy the Source contract")
-        if source.name in self._readers:
-            raise SessionError(f"source {source.name!r} is already recording")
-        if not opened:
-            source.open()
-        specs = list(source.streams)
-        if why := source_refusal(source.name, specs, self._readers.values(), production=self.settings.production):
-            source.close()
-            raise SessionError(why)
-        try:
-            for spec in specs:
-                journal_stream(self.journal, spec)  # in `meta` and at the head of `streams/<name>`
-        except (JournalError, OSError) as exc:  # a full disk: the visit fails, in one line
-            source.close()
-            raise self._ctx.journal_failed(exc) from None
-        reader = SourceReader(source, self._ctx, specs, timeout_s=self.settings.reader_timeout_s,
-                              publish=self.settings.lsl_outlets and getattr(source, "republish", True))
-        # the streams' recording window starts here (QC `expected_by_window`), and so does their silence watch
-        self.event("device", SOURCE_STARTED, stream=",".join(reader.specs),
-                   payload={"source": source.name, "streams": list(reader.specs),
-                            "devices": [json.loads(s.device.model_dump_json()) for s in specs]})
-        for spec in specs if self.replay_of is None else ():
-            self._watch.watch_stream(spec.name, source=source.name, rate=spec.nominal_rate)
-        if self._step and isinstance(source, StepAware):
-            source.set_step(self._step, 0.0)
-        self._readers[source.name] = reader
-        reader.start()
-        self._log.info("source.started", source=source.name, streams=list(reader.specs))
-        return specs
-
-    def remove_source(self, name: str) -> None:
-        """Stop the source or scanner `name` now (its `source.stopped`), before the visit closes."""
-        r: ReaderThread | None = self._readers.pop(name, None) or self._scanners.pop(name, None)
-        if r is None:
-            raise SessionError(f"no source named {name!r}")
-        self._stop_reader(r)
-        self._removed.append(r)
-
-    def _stop_reader(self, r: ReaderThread) -> None:
-        self._watch.forget(r.stream_names)  # its silence from now on is the stop, not a stall
-        r.stop()
-
-    def add_scanner(self, scanner: ScanSource, *, poll_s: float = 0.2, opened: bool = False) -> None:
-        self._require(SessionState.recording)
-        if self._scan_encoder is None:
-            raise SessionError("no scan encoder configured for this session")
-        if not opened:
-            scanner.open()
-        reader = ScanReader(scanner, self._ctx, encoder=self._scan_encoder, poll_s=poll_s)
-        self._scanners[scanner.name] = reader
-        self.event("device", SOURCE_STARTED, payload={"source": scanner.name})
-        if self._step and isinstance(scanner, StepAware):
-            scanner.set_step(self._step, 0.0)
-        reader.start()
-
     # -- protocol steps and markers -------------------------------------------------------------------
     @property
     def current_step(self) -> str:
@@ -372,34 +301,6 @@ class SessionManager:
                                compaction=self._compaction)
 
     # -- closing ---------------------------------------------------------------------------------------
-    def record_outcomes(self, rows: Sequence[tuple[str, str, float, str, str]]) -> None:
-        if self._failure is not None:
-            raise self._failure
-        assert self._journal is not None
-        self._journal.write_meta(OutcomesRecord(rows=[tuple(r) for r in rows]))
-
-    def record_qc(self, name: str, value: Mapping[str, Any]) -> None:
-        """Store a QC entry computed for this visit as `/qc/<name>` (JSON; the newest of a name wins): the
-        pre-flight gates (`sessions.preflight.record_preflight`), recorded again after each override."""
-        self._require(SessionState.recording)
-        assert self._journal is not None
-        self._journal.write_meta(QcRecord(name=name, value=dict(value)))
-
-    def write_audit(self, seq: int, line: str) -> None:
-        """Journal entry `seq` of this visit's audit chain, fsynced now (`sessions.audit.AuditTrail.for_visit`)."""
-        assert self._journal is not None, "the visit is not open"
-        self._journal.write_audit(AuditRecord(seq=seq, entry=line))
-
-    def record_calibration(self, record: CalibrationRecord) -> None:
-        """Add a calibration taken during the visit (a per-visit kind: the jaw reference, the EMG noise floor and
-        cotton-roll level) to the visit file's `/calibration`, beside the records in force at open
-        (`VisitCalibrations.record`: ids unique, a retake `supersedes` the previous one, journalled in `meta` and
-        `meta-copy`, announced by `calibration.recorded`). A failed record is stored too: it was tried."""
-        self._require(SessionState.recording)
-        assert self._journal is not None
-        kept = self._calibrations.record(record, write=self._journal.write_calibration, event=self.event)
-        self._log.info("calibration.recorded", kind=kept.kind, id=kept.id, passed=kept.passed)
-
     def close(self) -> SealedVisit:
         """Stop sources, journal the tail, finish the file, verify it against the journal and seal it.
         A visit whose journal failed is not sealed: its devices and journal are released and `VisitFailed`

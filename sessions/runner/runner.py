@@ -28,14 +28,14 @@ from sessions.protocol import DEVICE_INSTRUMENTS, ProtocolFile, ProtocolStep
 from sessions.runner.contracts import (Audit, AuditTrailLike, PreflightContext, PreflightGates, PreflightReportLike,
                                        as_gates)
 from sessions.runner.errors import Refusal, RunnerRefused
+from sessions.runner.guards import StateGuards
 from sessions.runner.journal_tail import JournalTail
 from sessions.runner.plan_book import PlanBook, PlanItem
 from sessions.runner.preflight_phase import PreflightPhase
 from sessions.runner.qc_judge import AttemptJudge
-from sessions.runner.records import (FINAL_STATES, NOTE_ADDED, PROTOCOL_RUN_QC, STEP_ACCEPTED, STEP_CHOSEN, STEP_QC,
-                                     STEP_REPEATED, STEP_SKIPPED, VISIT_ABORTED, VISIT_SIGNED_OFF, AbortRecord,
-                                     Attempt, Note, RunnerState, RunRecord, SignOff, SignOffRecord, StepRecord,
-                                     StepVerdict)
+from sessions.runner.records import (NOTE_ADDED, PROTOCOL_RUN_QC, STEP_ACCEPTED, STEP_CHOSEN, STEP_QC, STEP_REPEATED,
+                                     STEP_SKIPPED, VISIT_ABORTED, VISIT_SIGNED_OFF, AbortRecord, Attempt, Note,
+                                     RunnerState, RunRecord, SignOff, SignOffRecord, StepRecord, StepVerdict)
 from sessions.runner.texts import note_text, reason_text
 from sessions.session_errors import SessionError, VisitFailed
 from sessions.subject import validate_operator
@@ -76,6 +76,7 @@ class VisitRunner:
         used = {s.instrument for s in self._book.steps}  # a W4 visit leaves the plate alone: no step uses it
         self._phase = PreflightPhase(session, {i: v for i, v in (sources or {}).items() if i in used}, gates,
                                      self._book.steps)
+        self._guard = StateGuards(state=lambda: self._state, key=session.key, book=self._book, phase=self._phase)
         self._judge = AttemptJudge(JournalTail(session.store.journal_dir(session.key)), protocol.protocol,
                                    clock=clock, sleep=sleep)
         self._lock = threading.RLock()
@@ -95,7 +96,7 @@ class VisitRunner:
     def current(self) -> PlanItem | None:
         """The step running or in review (None between steps)."""
         with self._lock:
-            return self._book.item(self._book.index) if self._in_step() else None
+            return self._book.item(self._book.index) if self._guard.in_step() else None
 
     @property
     def next_step(self) -> ProtocolStep | None:
@@ -116,7 +117,7 @@ class VisitRunner:
         """Open the sources, run the gates; the blocking gates' names (empty: ready for the first step). Run again
         after fixing a device while blocked."""
         with self._acting():
-            self._require(RunnerState.opened, RunnerState.preflight)
+            self._guard.require(RunnerState.opened, RunnerState.preflight)
             self._audit("preflight.started", {"devices": sorted(self._phase.instrument_of)})
             if self._state is RunnerState.opened:
                 self._session.start_step(PREFLIGHT_STEP)
@@ -135,7 +136,7 @@ class VisitRunner:
     def override(self, gate: str, reason: str, *, operator: str | None = None) -> list[str]:
         """Lift the failed `gate` (reason and operator go into `/qc/preflight`); the gates still blocking."""
         with self._acting():
-            self._require(RunnerState.preflight)
+            self._guard.require(RunnerState.preflight)
             why, who = reason_text(reason, "override"), validate_operator(operator or self._operator)
             if gate not in self._phase.blocking():
                 raise RunnerRefused(Refusal.override_refused, f"gate {gate!r} is not blocking (blocking: "
@@ -165,8 +166,8 @@ class VisitRunner:
         """Start the next step of the plan (`name`, if given, must be it). A step in review whose QC passed is
         accepted first. `duration_s`: told to simulated patients (default the step's nominal length)."""
         with self._acting():
-            self._require_steps_allowed()
-            review = self._passed_review("start the next step")  # checked before anything changes
+            self._guard.steps_allowed()
+            review = self._guard.passed_review("start the next step")  # checked before anything changes
             i = self._book.next_pending(after_review=review is not None)
             if i is None:
                 raise RunnerRefused(Refusal.nothing_left, "every step of the plan is done or skipped: close the visit")
@@ -182,7 +183,7 @@ class VisitRunner:
         """End the running step: its QC verdict (stored in `/qc` and on the timeline); the step is then in review."""
         with self._acting():
             if self._state is not RunnerState.step_running:
-                self._require_over_not()
+                self._guard.not_over()
                 raise RunnerRefused(Refusal.no_step_running, f"no step is running (state {self._state.value})")
             step, rec = self._book.step, self._book.record
             att = rec.attempts[-1]
@@ -196,7 +197,7 @@ class VisitRunner:
     def repeat(self) -> PlanItem:
         """Run the step in review again: a new attempt (the previous ones are kept)."""
         with self._acting():
-            rec = self._in_review("repeat")
+            rec = self._guard.in_review("repeat")
             prev = rec.attempts[-1].attempt
             self._audit("step.repeated", {"step": rec.name, "attempt": prev, "next_attempt": prev + 1})
             rec.attempts[-1].outcome = "repeated"
@@ -208,7 +209,7 @@ class VisitRunner:
     def choose(self, attempt: int) -> None:
         """Mark `attempt` of the step in review as the one the analysis uses (default the last)."""
         with self._acting():
-            rec = self._in_review("choose an attempt")
+            rec = self._guard.in_review("choose an attempt")
             if rec.attempt(attempt) is None:
                 raise RunnerRefused(Refusal.unknown_attempt, f"step {rec.name} has attempts "
                                     f"{[a.attempt for a in rec.attempts]}, not {attempt}")
@@ -220,7 +221,7 @@ class VisitRunner:
     def accept(self, reason: str = "") -> PlanItem:
         """Accept the step in review (its chosen attempt); a failed QC needs a reason."""
         with self._acting():
-            rec = self._in_review("accept")
+            rec = self._guard.in_review("accept")
             chosen = self._book.chosen(rec)
             assert chosen.verdict is not None
             why = reason_text(reason, "accepting a failed step") if not chosen.verdict.passed else (
@@ -232,7 +233,7 @@ class VisitRunner:
         """Skip the step in review (its attempts kept), or else the next one: recorded as skipped with `reason`.
         `step`, if given, must be that step (a UI confirms what it skips). Returns its name."""
         with self._acting():
-            self._require_steps_allowed()
+            self._guard.steps_allowed()
             if self._state is RunnerState.step_review:
                 i = self._book.index
             elif (i := self._book.next_pending()) is None:
@@ -254,9 +255,9 @@ class VisitRunner:
     def note(self, text: str, *, step: str | None = None) -> Note:
         """A note on `step` (any step of the plan; default the step running or in review, else the visit)."""
         with self._acting():
-            self._require_over_not()
+            self._guard.not_over()
             body = note_text(text)
-            if step is None and self._in_step():
+            if step is None and self._guard.in_step():
                 step = self._book.step.name
             rec = None if step is None else self._book.find(step)
             attempt = rec.attempts[-1].attempt if rec is not None and rec.status in ("running", "review") else None
@@ -273,8 +274,8 @@ class VisitRunner:
     def close(self, sign_off: SignOff) -> SealedVisit:
         """Sign off and seal: every step done or skipped (a passed step in review is accepted)."""
         with self._acting():
-            self._require_steps_allowed()
-            review = self._passed_review("close the visit")
+            self._guard.steps_allowed()
+            review = self._guard.passed_review("close the visit")
             if pending := self._book.pending():
                 raise RunnerRefused(Refusal.steps_remaining, f"{len(pending)} step(s) not done: {', '.join(pending)}; "
                                     "run or skip each (with a reason), or abort the visit")
@@ -295,10 +296,10 @@ class VisitRunner:
     def abort(self, reason: str, *, operator: str | None = None) -> SealedVisit:
         """Stop the visit: the step running ends (its attempt judged and kept), what was recorded is sealed."""
         with self._acting():
-            self._require_over_not()
+            self._guard.not_over()
             why, who = reason_text(reason, "abort"), validate_operator(operator or self._operator)
             audit_error: Exception | None = None
-            step = self._book.step.name if self._in_step() else ""
+            step = self._book.step.name if self._guard.in_step() else ""
             try:
                 self._audit("visit.aborted", {"reason": why, "step": step}, operator=who)
             except Exception as exc:  # noqa: BLE001 - what was recorded is sealed anyway, then this is raised
@@ -310,7 +311,7 @@ class VisitRunner:
                     raise
                 except Exception as exc:  # noqa: BLE001 - the audit of its verdict: sealed anyway, raised after
                     audit_error = audit_error or exc
-            if self._in_step():
+            if self._guard.in_step():
                 rec = self._book.record
                 rec.status, rec.attempts[-1].outcome = "aborted", "aborted"
             self._phase.release()
@@ -395,39 +396,3 @@ class VisitRunner:
             "attempt": chosen.attempt, "passed": bool(chosen.verdict and chosen.verdict.passed), "reason": why})
         self._state = RunnerState.ready
         self._save()
-
-    def _passed_review(self, doing: str) -> tuple[StepRecord, Attempt] | None:
-        """The step in review and its chosen attempt, if one is in review: refused unless its QC passed (a passed
-        step is accepted by going on; the caller accepts it once nothing else can refuse)."""
-        return self._book.passed_or_refuse(doing) if self._state is RunnerState.step_review else None
-
-    def _in_review(self, doing: str) -> StepRecord:
-        if self._state is not RunnerState.step_review:
-            self._require_over_not()
-            raise RunnerRefused(Refusal.step_running if self._state is RunnerState.step_running
-                                else Refusal.not_in_review,
-                                f"cannot {doing}: no step is in review (state {self._state.value})")
-        return self._book.record
-
-    def _in_step(self) -> bool:
-        return self._state in (RunnerState.step_running, RunnerState.step_review)
-
-    def _require_over_not(self) -> None:
-        if self._state in FINAL_STATES or self._state is RunnerState.closing:
-            raise RunnerRefused(Refusal.visit_over, f"visit {self._session.key} is {self._state.value}")
-
-    def _require(self, *states: RunnerState) -> None:
-        self._require_over_not()
-        if self._state not in states:
-            raise RunnerRefused(Refusal.out_of_order, f"not in state {self._state.value}: only in "
-                                f"{' or '.join(s.value for s in states)}")
-
-    def _require_steps_allowed(self) -> None:
-        self._require_over_not()
-        if self._state is RunnerState.opened:
-            raise RunnerRefused(Refusal.preflight_required, "run the pre-flight before the first step")
-        if self._state is RunnerState.preflight:
-            raise RunnerRefused(Refusal.preflight_blocked, "the pre-flight blocks the first step: "
-                                + "; ".join(self._phase.blocking_details()) + " (fix and run it again, or override)")
-        if self._state is RunnerState.step_running:
-            raise RunnerRefused(Refusal.step_running, f"step {self._book.step.name} is running: end it first")
